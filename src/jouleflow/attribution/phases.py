@@ -1,0 +1,91 @@
+"""Energy per named phase, as a fold over the ordered stream of phase edges.
+
+Each edge arrives with the meter's cumulative energy vector at that instant. Between two
+consecutive edges the energy goes, once, to the innermost open phase (the most recently opened one
+still open), or to ``unattributed`` when none is open: that is each phase's *self* energy, and
+self energies plus ``unattributed`` equal the run's total exactly (the deltas telescope).
+Each phase's *inclusive* energy is simply its closing vector minus its opening vector, so nested
+and overlapping phases are both well defined.
+
+The ledger is a pure function of that stream: no clocks, no sensors, no threads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MAX_WINDOWS_KEPT = 1000  # occurrences whose exact windows are kept per phase name
+
+
+@dataclass(slots=True)
+class _OpenPhase:
+    name: str
+    start_ns: int
+    start_cum: tuple[float, ...]
+
+
+@dataclass(slots=True)
+class PhaseTotals:
+    """Everything known about one phase name; energies in µJ per domain."""
+
+    name: str
+    count: int = 0
+    duration_ns: int = 0
+    inclusive_uj: list[float] = field(default_factory=list)
+    self_uj: list[float] = field(default_factory=list)
+    windows_ns: list[tuple[int, int]] = field(default_factory=list)
+    truncated: int = 0  # occurrences still open when the run stopped
+
+
+class PhaseLedger:
+    """Folds phase edges into per-phase energies; all energies are µJ vectors."""
+
+    def __init__(self, t_ns: int, cum: tuple[float, ...]) -> None:
+        self._n = len(cum)
+        self._last_t = t_ns
+        self._last_cum = cum
+        self._open: list[_OpenPhase] = []
+        self.unattributed_uj = [0.0] * self._n
+        self.totals: dict[str, PhaseTotals] = {}
+
+    def _advance(self, t_ns: int, cum: tuple[float, ...]) -> None:
+        if t_ns < self._last_t:
+            raise ValueError("phase edges must arrive in time order")
+        target = self._open[-1].name if self._open else None
+        bucket = self.totals[target].self_uj if target else self.unattributed_uj
+        for i in range(self._n):
+            bucket[i] += cum[i] - self._last_cum[i]
+        self._last_t, self._last_cum = t_ns, cum
+
+    def open(self, name: str, t_ns: int, cum: tuple[float, ...]) -> _OpenPhase:
+        self._advance(t_ns, cum)
+        if name not in self.totals:
+            self.totals[name] = PhaseTotals(name, inclusive_uj=[0.0] * self._n,
+                                            self_uj=[0.0] * self._n)
+        handle = _OpenPhase(name, t_ns, cum)
+        self._open.append(handle)
+        return handle
+
+    def close(self, handle: _OpenPhase, t_ns: int, cum: tuple[float, ...], *,
+              truncated: bool = False) -> None:
+        self._advance(t_ns, cum)
+        self._open.remove(handle)
+        totals = self.totals[handle.name]
+        totals.count += 1
+        totals.duration_ns += t_ns - handle.start_ns
+        for i in range(self._n):
+            totals.inclusive_uj[i] += cum[i] - handle.start_cum[i]
+        if len(totals.windows_ns) < MAX_WINDOWS_KEPT:
+            totals.windows_ns.append((handle.start_ns, t_ns))
+        if truncated:
+            totals.truncated += 1
+
+    def finish(self, t_ns: int, cum: tuple[float, ...]) -> None:
+        """Close whatever is still open at the end of the run, then account the tail."""
+        for handle in reversed(list(self._open)):
+            self.close(handle, t_ns, cum, truncated=True)
+        self._advance(t_ns, cum)
+
+    @property
+    def open_count(self) -> int:
+        return len(self._open)

@@ -1,0 +1,163 @@
+"""The ``jouleflow`` command: one subcommand per job."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from jouleflow.config import DEFAULT_INTERVAL_S, MeterConfig
+from jouleflow.errors import ConfigError, JouleflowError
+from jouleflow.records import RunResult
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def meter_options(func: F) -> F:
+    """The options that say where the sensors are; shared by every measuring command."""
+    options = [
+        click.option("--powercap-root", envvar="JOULEFLOW_POWERCAP_ROOT",
+                     default="/sys/class/powercap", show_default=True,
+                     help="Where the Linux powercap (RAPL) tree is."),
+        click.option("--nvml-library", envvar="JOULEFLOW_NVML_LIBRARY", default=None,
+                     help="Path of libnvidia-ml.so.1 (default: the system's)."),
+        click.option("--cpu-tdp", type=click.FloatRange(min=1.0), default=None,
+                     help="CPU TDP in W for the estimate when RAPL is unreadable."),
+        click.option("--interval", type=click.FloatRange(min=0.001, max=60.0),
+                     default=DEFAULT_INTERVAL_S, show_default=True,
+                     help="Seconds between background samples."),
+        click.option("--no-gpu", is_flag=True, help="Do not look for GPUs."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _config(powercap_root: str, nvml_library: str | None, cpu_tdp: float | None,
+            interval: float, no_gpu: bool) -> MeterConfig:
+    return MeterConfig(powercap_root=powercap_root, nvml_library=nvml_library,
+                       cpu_tdp_w=cpu_tdp, interval_s=interval, gpus=not no_gpu)
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    """Write atomically, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(document, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _parse_tags(values: tuple[str, ...]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"bad --tag {value!r}", fix="write tags as key=value")
+        tags[key] = val
+    return tags
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="jouleflow")
+def cli() -> None:
+    """Where does the energy go? Measure, attribute and explain energy use."""
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the result document to this file.")
+@click.option("--name", default=None, help="A name for the run (default: the command).")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Label the run.")
+@click.option("--quiet", "-q", is_flag=True, help="Print no summary.")
+@meter_options
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run(command: tuple[str, ...], json_path: Path | None, name: str | None,
+        tags: tuple[str, ...], quiet: bool, **meter: Any) -> None:
+    """Measure COMMAND from start to end: jouleflow run -- python train.py
+
+    The command's exit code becomes jouleflow's; its streams pass through untouched; the summary
+    goes to stderr.
+    """
+    from jouleflow.cli.child import run_child
+    from jouleflow.tracker import Run
+
+    measurement = Run(name or Path(command[0]).name, config=_config(**meter),
+                      tags=_parse_tags(tags), command=command)
+    measurement.start()
+    try:
+        exit_code, ended_by = run_child(command)
+    except OSError as err:
+        measurement.stop(exit_code=127, status="failed")
+        raise ConfigError(f"cannot start {command[0]!r}: {err.strerror}",
+                          fix="check the command name and PATH") from err
+    if ended_by in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        status = "interrupted"
+    else:
+        status = "completed" if exit_code == 0 else "failed"
+    result = measurement.stop(exit_code=exit_code, status=status)
+    _finish(result, json_path, quiet)
+    sys.exit(exit_code)
+
+
+def _finish(result: RunResult, json_path: Path | None, quiet: bool) -> None:
+    if json_path is not None:
+        _write_json(json_path, result.to_dict())
+    if not quiet:
+        from jouleflow.report.terminal import render_run
+
+        render_run(result, _stderr_console())
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@meter_options
+def doctor(as_json: bool, **meter: Any) -> None:
+    """List every sensor looked for, whether it works, and if not why and how to fix it.
+
+    Exits 0 when at least one measuring sensor works, 1 when only estimates are possible.
+    """
+    from jouleflow.sensors.discovery import probe_all
+
+    availability = probe_all(_config(**meter))
+    measured = any(a.available and a.measured for a in availability)
+    if as_json:
+        click.echo(json.dumps([
+            {"sensor": a.sensor, "available": a.available, "measured": a.measured,
+             "reason": a.reason, "fix": a.fix, "domains": list(a.domains)}
+            for a in availability], indent=2))
+    else:
+        from rich.console import Console
+
+        from jouleflow.report.terminal import render_doctor
+
+        console = Console()
+        render_doctor(availability, console)
+        console.print("at least one sensor measures" if measured
+                      else "no sensor measures here: every figure will be an estimate")
+    sys.exit(0 if measured else 1)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(2)
+    except JouleflowError as err:
+        click.echo(f"jouleflow: error: {err}", err=True)
+        sys.exit(2 if isinstance(err, ConfigError) else 1)

@@ -1,0 +1,269 @@
+"""Frozen, typed records that the layers exchange (sensors -> sampling -> results).
+
+Every figure keeps its unit in its name and says where it came from (``method``, ``source``).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ComponentKind(str, enum.Enum):
+    """What a domain measures; the values are the stable strings of the result document."""
+
+    CPU_PACKAGE = "cpu_package"
+    CPU_CORE = "cpu_core"
+    CPU_UNCORE = "cpu_uncore"
+    DRAM = "dram"
+    PSYS = "psys"
+    GPU = "gpu"
+    MEMORY_ESTIMATE = "memory_estimate"
+    CPU_ESTIMATE = "cpu_estimate"
+    DISK_ESTIMATE = "disk_estimate"
+    NETWORK_ESTIMATE = "network_estimate"
+
+
+class Method(str, enum.Enum):
+    """How a figure was obtained."""
+
+    COUNTER = "counter"  # difference of a cumulative hardware energy counter: exact up to its tick
+    POWER_INTEGRATION = "power_integration"  # power samples integrated over time (hold last value)
+    ESTIMATE = "estimate"  # a model, not a sensor
+
+
+class ReadingKind(str, enum.Enum):
+    """What ``Sensor.read()`` returns for a domain."""
+
+    ENERGY_UJ = "energy_uj"  # a cumulative counter in microjoules (may wrap at ``wrap_uj``)
+    POWER_MW = "power_mw"  # an instantaneous (or device-averaged) power in milliwatts
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    """One thing a sensor can read: a RAPL zone, a GPU, an estimated component.
+
+    ``in_total`` is False for domains that are already contained in another one (RAPL core and
+    uncore are parts of their package); they are shown as a breakdown, never added twice.
+    ``edge_read`` says whether reading it at a phase edge is cheap enough to do synchronously;
+    otherwise the edge value is extended from the last sample with its last power.
+    """
+
+    id: str
+    kind: ComponentKind
+    source: str
+    method: Method
+    reading: ReadingKind
+    label: str
+    in_total: bool = True
+    wrap_uj: int | None = None  # counter modulus in µJ, None if it never wraps in practice
+    max_power_w: float | None = None  # bound used to poll faster than the counter can wrap
+    edge_read: bool = True
+    uncertainty_rel: float = 0.0  # the sensor's own relative accuracy (0 when not documented)
+    tick_ns: int = 1_000_000  # how often the hardware updates the value
+    model: str | None = None  # for estimates: the model and its parameters, in words
+    parent: str | None = None  # id of the domain this one is part of
+    index: int | None = None
+    uuid: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Availability:
+    """The result of probing one sensor: never an exception, always a reason and a fix."""
+
+    sensor: str
+    available: bool
+    reason: str
+    fix: str | None = None
+    domains: tuple[str, ...] = ()
+    measured: bool = True  # False for estimators
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentEnergy:
+    """Energy of one domain over one window."""
+
+    id: str
+    kind: ComponentKind
+    energy_j: float
+    method: Method
+    source: str
+    uncertainty_j: float
+    label: str
+    in_total: bool = True
+    model: str | None = None
+    parent: str | None = None
+    index: int | None = None
+    uuid: str | None = None
+    name: str | None = None
+
+    @property
+    def measured(self) -> bool:
+        return self.method is not Method.ESTIMATE
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseEnergy:
+    """Energy of one named phase, summed over all its occurrences, per component id.
+
+    ``energy_j`` is inclusive (everything while the phase was open); ``self_energy_j`` counts each
+    instant once, for the innermost (most recently started) open phase, so that the self energies
+    of all phases plus the run's ``unattributed_j`` equal the total exactly.
+    """
+
+    name: str
+    count: int
+    duration_s: float
+    energy_j: dict[str, float]
+    self_energy_j: dict[str, float]
+    windows_ns: tuple[tuple[int, int], ...] = ()
+    truncated: int = 0
+
+    def total_j(self, ids: frozenset[str]) -> float:
+        return sum(v for k, v in self.energy_j.items() if k in ids)
+
+    def self_total_j(self, ids: frozenset[str]) -> float:
+        return sum(v for k, v in self.self_energy_j.items() if k in ids)
+
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """A finished (or interrupted) measurement: what ``--json`` writes and ``track()`` returns."""
+
+    run_id: str
+    name: str | None
+    command: tuple[str, ...] | None
+    started_at: str  # ISO 8601 UTC, a label only: arithmetic uses window_ns
+    window_ns: tuple[int, int]  # CLOCK_MONOTONIC
+    exit_code: int | None
+    status: str  # completed | failed | interrupted
+    components: tuple[ComponentEnergy, ...]
+    phases: tuple[PhaseEnergy, ...]
+    unattributed_j: dict[str, float]
+    sensors: tuple[Availability, ...]
+    warnings: tuple[str, ...]
+    host: dict[str, str]
+    sample_interval_s: float
+    samples: int
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        return (self.window_ns[1] - self.window_ns[0]) / 1e9
+
+    @property
+    def total_ids(self) -> frozenset[str]:
+        return frozenset(c.id for c in self.components if c.in_total)
+
+    @property
+    def total_j(self) -> float:
+        return sum(c.energy_j for c in self.components if c.in_total)
+
+    @property
+    def total_uncertainty_j(self) -> float:
+        """Independent errors add in quadrature."""
+        return float(sum(c.uncertainty_j**2 for c in self.components if c.in_total) ** 0.5)
+
+    @property
+    def measured_j(self) -> float:
+        return sum(c.energy_j for c in self.components if c.in_total and c.measured)
+
+    @property
+    def estimated_j(self) -> float:
+        return sum(c.energy_j for c in self.components if c.in_total and not c.measured)
+
+    @property
+    def average_power_w(self) -> float:
+        return self.total_j / self.duration_s if self.duration_s > 0 else 0.0
+
+    def component(self, component_id: str) -> ComponentEnergy:
+        for c in self.components:
+            if c.id == component_id:
+                return c
+        raise KeyError(component_id)
+
+    def phase(self, name: str) -> PhaseEnergy:
+        for p in self.phases:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result document (docs/result-document.md); stable, versioned by ``schema_version``."""
+        ids = self.total_ids
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": self.run_id,
+            "name": self.name,
+            "command": list(self.command) if self.command is not None else None,
+            "started_at": self.started_at,
+            "window_ns": list(self.window_ns),
+            "duration_s": self.duration_s,
+            "exit_code": self.exit_code,
+            "status": self.status,
+            "total_j": self.total_j,
+            "total_uncertainty_j": self.total_uncertainty_j,
+            "measured_j": self.measured_j,
+            "estimated_j": self.estimated_j,
+            "average_power_w": self.average_power_w,
+            "components": [_component_dict(c) for c in self.components],
+            "phases": [
+                {
+                    "name": p.name,
+                    "count": p.count,
+                    "duration_s": p.duration_s,
+                    "energy_j": p.total_j(ids),
+                    "self_energy_j": p.self_total_j(ids),
+                    "components": {
+                        cid: {"energy_j": p.energy_j[cid], "self_energy_j": p.self_energy_j[cid]}
+                        for cid in p.energy_j
+                    },
+                    "windows_ns": [list(w) for w in p.windows_ns],
+                    "truncated": p.truncated,
+                }
+                for p in self.phases
+            ],
+            "unattributed_j": {
+                "total": sum(v for k, v in self.unattributed_j.items() if k in ids),
+                "components": dict(self.unattributed_j),
+            },
+            "sensors": [
+                {
+                    "sensor": a.sensor,
+                    "available": a.available,
+                    "measured": a.measured,
+                    "reason": a.reason,
+                    "fix": a.fix,
+                }
+                for a in self.sensors
+            ],
+            "warnings": list(self.warnings),
+            "host": dict(self.host),
+            "sampling": {"interval_s": self.sample_interval_s, "samples": self.samples},
+            "tags": dict(self.tags),
+        }
+
+
+def _component_dict(c: ComponentEnergy) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": c.id,
+        "kind": c.kind.value,
+        "label": c.label,
+        "energy_j": c.energy_j,
+        "method": c.method.value,
+        "source": c.source,
+        "uncertainty_j": c.uncertainty_j,
+        "measured": c.measured,
+        "in_total": c.in_total,
+        "parent": c.parent,
+    }
+    if c.model is not None:
+        data["model"] = c.model
+    if c.kind is ComponentKind.GPU:
+        data.update(index=c.index, uuid=c.uuid, name=c.name)
+    return data

@@ -1,0 +1,108 @@
+"""The terminal summary of a run: per component, per phase, with each figure's source."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from jouleflow.records import Availability, RunResult
+from jouleflow.units import format_energy
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def _source(method: str, source: str) -> str:
+    return {
+        "counter": f"measured ({source} energy counter)",
+        "power_integration": f"measured ({source} power, integrated)",
+        "estimate": f"estimated ({source})",
+    }.get(method, method)
+
+
+def render_run(result: RunResult, console: Console) -> None:
+    from rich.table import Table
+
+    total_j = result.total_j
+    table = Table(
+        title=f"jouleflow · {result.name or 'run'} · {result.duration_s:.2f} s · {result.status}",
+        title_justify="left",
+    )
+    table.add_column("component")
+    table.add_column("energy", justify="right")
+    table.add_column("± ", justify="right")
+    table.add_column("avg W", justify="right")
+    table.add_column("share", justify="right")
+    table.add_column("source")
+    for c in result.components:
+        share = f"{c.energy_j / total_j:.0%}" if c.in_total and total_j > 0 else "(part)"
+        label = c.label if c.in_total else f"  └ {c.label}"
+        table.add_row(
+            label,
+            format_energy(c.energy_j),
+            format_energy(c.uncertainty_j),
+            f"{c.energy_j / result.duration_s:.1f}" if result.duration_s > 0 else "-",
+            share,
+            _source(c.method.value, c.source),
+        )
+    table.add_section()
+    table.add_row(
+        "total",
+        format_energy(total_j),
+        format_energy(result.total_uncertainty_j),
+        f"{result.average_power_w:.1f}",
+        "100%" if total_j > 0 else "-",
+        f"measured {format_energy(result.measured_j)} · estimated "
+        f"{format_energy(result.estimated_j)}",
+        style="bold",
+    )
+    console.print(table)
+    if result.phases:
+        render_phases(result, console)
+    for warning in result.warnings:
+        console.print("note: " + warning, markup=False, style="yellow")
+
+
+def render_phases(result: RunResult, console: Console) -> None:
+    from rich.table import Table
+
+    ids = result.total_ids
+    total_j = result.total_j
+    table = Table(title="phases (self = each instant counted once)", title_justify="left")
+    for column in ("phase", "count", "time s", "energy", "self", "self share"):
+        table.add_column(column, justify="left" if column == "phase" else "right")
+    for p in result.phases:
+        self_j = p.self_total_j(ids)
+        table.add_row(
+            p.name,
+            str(p.count),
+            f"{p.duration_s:.3f}",
+            format_energy(p.total_j(ids)),
+            format_energy(self_j),
+            f"{self_j / total_j:.1%}" if total_j > 0 else "-",
+        )
+    unattributed = sum(v for k, v in result.unattributed_j.items() if k in ids)
+    table.add_row("unattributed", "", "", "", format_energy(unattributed),
+                  f"{unattributed / total_j:.1%}" if total_j > 0 else "-")
+    console.print(table)
+
+
+def render_doctor(availability: tuple[Availability, ...], console: Console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="jouleflow doctor", title_justify="left", show_lines=True)
+    table.add_column("sensor")
+    table.add_column("status")
+    table.add_column("why / how to fix")
+    for a in availability:
+        if a.available and a.measured:
+            status = "[green]measures[/]"
+        elif a.available and a.domains:
+            status = "[yellow]estimates[/]"
+        elif a.available:
+            status = "standby"
+        else:
+            status = "[red]unavailable[/]"
+        detail = a.reason + (f"\nfix: {a.fix}" if a.fix else "")
+        table.add_row(a.sensor, status, escape(detail))
+    console.print(table)

@@ -1,0 +1,115 @@
+"""Turns raw sensor readings into one cumulative energy vector per instant.
+
+A ``Meter`` owns the open sensors. Each ``snapshot`` reads them and returns ``(t_ns, cum_uj)``:
+for every domain the energy since the meter opened, in µJ. Counters are unwrapped (exact deltas,
+never power × time); power readings are integrated holding each value until the next one, so a
+value read at an edge and the next periodic sample always agree. Snapshots are serialised by a
+lock, so cumulative vectors are monotonic in time whichever thread asks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+from jouleflow.errors import SensorError
+from jouleflow.records import Domain, ReadingKind
+from jouleflow.sensors._counters import counter_delta
+from jouleflow.sensors.base import Sensor
+
+_UJ_PER_MW_NS = 1e-6  # 1 mW for 1 ns = 1e-12 J = 1e-6 µJ
+
+
+class Meter:
+    """The open sensors and the running totals derived from them."""
+
+    def __init__(self, opened: Sequence[tuple[Sensor, tuple[Domain, ...]]]) -> None:
+        self.sensors = tuple(sensor for sensor, _ in opened)
+        self.domains: tuple[Domain, ...] = tuple(d for _, domains in opened for d in domains)
+        self.errors: list[str] = []
+        self._slices: list[slice] = []
+        self._lock = threading.Lock()
+        self._raw: list[int] = []
+        self._cum: list[float] = []
+        self._power_mw: list[int] = []
+        self._t_ns = 0
+        self._rate_ref: tuple[int, list[float]] = (0, [])
+        self._failed: set[int] = set()
+
+        start = 0
+        for _, domains in opened:
+            self._slices.append(slice(start, start + len(domains)))
+            start += len(domains)
+
+    def start(self) -> tuple[int, tuple[float, ...]]:
+        """Take the first reading of the (already opened) sensors; returns the zero point."""
+        n = len(self.domains)
+        self._cum = [0.0] * n
+        self._power_mw = [0] * n
+        self._raw = [0] * n
+        t_ns = time.monotonic_ns()
+        for index, sensor in enumerate(self.sensors):
+            self._raw[self._slices[index]] = list(sensor.read())
+        for i, domain in enumerate(self.domains):
+            if domain.reading is ReadingKind.POWER_MW:
+                self._power_mw[i] = self._raw[i]
+        self._t_ns = t_ns
+        self._rate_ref = (t_ns, list(self._cum))
+        return t_ns, tuple(self._cum)
+
+    def close(self) -> None:
+        for sensor in self.sensors:
+            sensor.close()
+
+    def snapshot(self, *, edge: bool = False) -> tuple[int, tuple[float, ...]]:
+        """Read the sensors now; ``edge`` reads only the cheap exact ones (see Domain.edge_read)."""
+        with self._lock:
+            return self._snapshot_locked(edge)
+
+    def current_power_w(self) -> tuple[float, ...]:
+        """Latest power per domain: the held reading, or the last counter rate."""
+        with self._lock:
+            return tuple(p / 1000 for p in self._power_mw)
+
+    def _snapshot_locked(self, edge: bool) -> tuple[int, tuple[float, ...]]:
+        before = time.monotonic_ns()
+        readings: list[int | None] = [None] * len(self.domains)
+        for index, sensor in enumerate(self.sensors):
+            if index in self._failed:
+                continue
+            try:
+                values: Sequence[int | None] = sensor.read_edges() if edge else sensor.read()
+                expected = self._slices[index].stop - self._slices[index].start
+                if len(values) != expected:
+                    raise SensorError(f"returned {len(values)} values for {expected} domains")
+            except SensorError as err:
+                self._failed.add(index)
+                self.errors.append(f"{sensor.name}: {err}; its energy stops at the last reading")
+                continue
+            readings[self._slices[index]] = values
+        t_ns = (before + time.monotonic_ns()) // 2
+        dt_ns = t_ns - self._t_ns
+        for i, (domain, value) in enumerate(zip(self.domains, readings)):
+            if domain.reading is ReadingKind.POWER_MW:
+                self._cum[i] += self._power_mw[i] * dt_ns * _UJ_PER_MW_NS
+                if value is not None:
+                    self._power_mw[i] = value
+            elif value is not None:
+                delta = counter_delta(self._raw[i], value, domain.wrap_uj)
+                self._cum[i] += delta
+                self._raw[i] = value
+        if not edge:
+            self._update_counter_rates(t_ns)
+        self._t_ns = t_ns
+        return t_ns, tuple(self._cum)
+
+    def _update_counter_rates(self, t_ns: int) -> None:
+        """Average power of each counter since the previous periodic sample (for live display)."""
+        ref_t_ns, ref_cum = self._rate_ref
+        if t_ns <= ref_t_ns:
+            return
+        for i, domain in enumerate(self.domains):
+            if domain.reading is ReadingKind.ENERGY_UJ:
+                self._power_mw[i] = int((self._cum[i] - ref_cum[i]) / (t_ns - ref_t_ns) * 1e6)
+        self._rate_ref = (t_ns, list(self._cum))

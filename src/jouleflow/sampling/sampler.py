@@ -1,0 +1,64 @@
+"""One background thread that samples the meter at a steady rate."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from jouleflow.records import Domain, ReadingKind
+from jouleflow.sampling.meter import Meter
+from jouleflow.sampling.timeline import Timeline
+from jouleflow.sensors._counters import poll_interval_bound_ns
+
+SampleCallback = Callable[[int, tuple[float, ...]], None]
+
+
+def sample_interval_ns(requested_s: float, domains: Sequence[Domain]) -> int:
+    """The requested interval, shortened where a counter could otherwise wrap unseen."""
+    interval_ns = int(requested_s * 1e9)
+    for domain in domains:
+        if domain.reading is ReadingKind.ENERGY_UJ and domain.wrap_uj is not None:
+            max_power_w = domain.max_power_w or 1000.0
+            interval_ns = min(interval_ns, poll_interval_bound_ns(domain.wrap_uj, max_power_w))
+    return interval_ns
+
+
+class Sampler:
+    """Calls ``meter.snapshot()`` every ``interval_ns`` on a schedule that does not drift."""
+
+    def __init__(
+        self,
+        meter: Meter,
+        timeline: Timeline,
+        interval_ns: int,
+        on_sample: SampleCallback | None = None,
+    ) -> None:
+        self.meter = meter
+        self.timeline = timeline
+        self.interval_ns = interval_ns
+        self.on_sample = on_sample
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="jouleflow-sampler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _loop(self) -> None:
+        next_ns = time.monotonic_ns() + self.interval_ns
+        while not self._stop.wait(max(0, next_ns - time.monotonic_ns()) / 1e9):
+            t_ns, cum = self.meter.snapshot()
+            self.timeline.append(t_ns, cum)
+            if self.on_sample is not None:
+                self.on_sample(t_ns, cum)
+            next_ns += self.interval_ns
+            if next_ns < t_ns:  # fell behind (suspended, overloaded): skip, don't burst
+                next_ns = t_ns + self.interval_ns

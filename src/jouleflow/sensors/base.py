@@ -1,0 +1,40 @@
+"""The one small interface every sensor implements.
+
+A sensor is created cheaply, ``probe()``d (which never raises: it says whether it works, and if
+not why and how to fix it), then ``open()``ed to get its domains, ``read()`` many times by the
+sampler, and ``close()``d. ``read`` returns one integer per domain, in the domain's
+``ReadingKind`` unit, and is the only method on the hot path.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from jouleflow.records import Availability, Domain
+
+
+@runtime_checkable
+class Sensor(Protocol):
+    """Hardware (or a model of it) behind one small interface."""
+
+    name: str
+
+    def probe(self) -> Availability:
+        """Whether this sensor works here; never raises."""
+        ...
+
+    def open(self) -> tuple[Domain, ...]:
+        """Acquire handles and return the domains ``read()`` will report, in order."""
+        ...
+
+    def read(self) -> tuple[int, ...]:
+        """One value per domain (µJ cumulative or mW), aligned with ``open()``'s domains."""
+        ...
+
+    def read_edges(self) -> tuple[int | None, ...]:
+        """Values for domains with ``edge_read``; None for the others (cheap, synchronous)."""
+        ...
+
+    def close(self) -> None:
+        """Release handles; safe to call twice."""
+        ...

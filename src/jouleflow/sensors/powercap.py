@@ -1,0 +1,227 @@
+"""Linux powercap RAPL energy counters (Intel, and AMD Zen through the same tree).
+
+The kernel exposes each control type (``intel-rapl``) as a folder holding the zone tree, plus
+top-level symlinks ``intel-rapl:N`` and ``intel-rapl:N:M`` pointing into it. Zones are found
+through both, deduplicated by their resolved path, and classified by their ``name`` file, never by
+their index (``intel-rapl:1`` is psys on some laptops, a second socket on servers).
+
+What goes into the total: packages (which contain their core and uncore sub-zones) plus DRAM
+(which is outside the package). Where a ``psys`` zone exists it covers the whole SoC, packages and
+DRAM included, so it replaces them in the total and they become a breakdown.
+``intel-rapl-mmio`` repeats the package counter through MMIO and is skipped to avoid counting it
+twice.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from jouleflow.errors import SensorError, SensorPermissionError
+from jouleflow.records import Availability, ComponentKind, Domain, Method, ReadingKind
+
+DEFAULT_ROOT = "/sys/class/powercap"
+CONTROL_TYPE = "intel-rapl"
+_ZONE_NAME = re.compile(r"^intel-rapl(:\d+)+$")
+# Used only when the zone states no maximum power: high enough for any current CPU socket,
+# so that the poll bound it implies is conservative (shorter than needed).
+FALLBACK_MAX_POWER_W = 1000.0
+# RAPL has no vendor-stated accuracy; the uncertainty jouleflow reports for it is the counter's own
+# update tick at the window edges. Agreement with wall meters (a few percent on recent parts, Khan
+# et al., "RAPL in Action", TOMPECS 2018) is a calibration question the docs state separately.
+RAPL_RELATIVE_UNCERTAINTY = 0.0
+_KINDS = {
+    "core": ComponentKind.CPU_CORE,
+    "uncore": ComponentKind.CPU_UNCORE,
+    "dram": ComponentKind.DRAM,
+    "psys": ComponentKind.PSYS,
+}
+
+PERMISSION_FIX = (
+    "energy_uj is readable only by root since the 2020 RAPL side-channel fix (CVE-2020-8694). "
+    "Run as root, or for this boot `sudo chmod o+r {root}/intel-rapl:*/energy_uj "
+    "{root}/intel-rapl:*:*/energy_uj`, or for good add the udev rule "
+    "/etc/udev/rules.d/99-powercap.rules containing\n"
+    '    SUBSYSTEM=="powercap", ACTION=="add", RUN+="/bin/chgrp power /sys%p/energy_uj", '
+    'RUN+="/bin/chmod g+r /sys%p/energy_uj"\n'
+    "  then `sudo groupadd -f power && sudo usermod -aG power $USER` and reboot (or "
+    "`sudo udevadm trigger --subsystem-match=powercap`)."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Zone:
+    path: Path  # resolved
+    link_name: str  # intel-rapl:0:1
+    zone_name: str  # contents of `name`
+
+
+def _read_text(path: Path) -> str:
+    return path.read_text().strip()
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(_read_text(path))
+    except (OSError, ValueError):
+        return None
+
+
+def discover_zones(root: Path) -> list[_Zone]:
+    """Every RAPL zone under ``root`` once, parents before children."""
+    candidates: list[Path] = []
+    if root.is_dir():
+        candidates.extend(p for p in root.iterdir() if _ZONE_NAME.match(p.name))
+        control = root / CONTROL_TYPE
+        if control.is_dir():
+            candidates.extend(p for p in control.rglob("intel-rapl:*") if _ZONE_NAME.match(p.name))
+    seen: dict[Path, _Zone] = {}
+    for candidate in candidates:
+        resolved = candidate.resolve()
+        if resolved in seen or not (resolved / "name").is_file():
+            continue
+        seen[resolved] = _Zone(resolved, resolved.name, _read_text(resolved / "name"))
+    return sorted(seen.values(), key=lambda z: [int(n) for n in z.link_name.split(":")[1:]])
+
+
+def _max_power_w(zone: Path) -> float:
+    maxima = [_read_int(p) for p in zone.glob("constraint_*_max_power_uw")]
+    stated = [m for m in maxima if m]
+    if stated:
+        return max(stated) / 1e6
+    limits = [_read_int(p) for p in zone.glob("constraint_*_power_limit_uw")]
+    stated = [lim for lim in limits if lim]
+    if stated:
+        return 2 * max(stated) / 1e6
+    return FALLBACK_MAX_POWER_W
+
+
+def _domains_for(zones: list[_Zone]) -> list[tuple[_Zone, Domain]]:
+    by_link = {z.link_name: z for z in zones}
+    has_psys = any(z.zone_name == "psys" for z in zones)
+    result: list[tuple[_Zone, Domain]] = []
+    for zone in zones:
+        parent_link = zone.link_name.rsplit(":", 1)[0]
+        parent = by_link.get(parent_link) if parent_link.count(":") >= 1 else None
+        if zone.zone_name.startswith("package-"):
+            kind, domain_id, in_total = ComponentKind.CPU_PACKAGE, f"rapl:{zone.zone_name}", True
+            label = f"CPU {zone.zone_name}"
+        elif zone.zone_name in _KINDS:
+            kind = _KINDS[zone.zone_name]
+            prefix = f"rapl:{parent.zone_name}:" if parent else "rapl:"
+            domain_id = prefix + zone.zone_name
+            in_total = kind in (ComponentKind.DRAM, ComponentKind.PSYS)
+            label = f"{parent.zone_name} {zone.zone_name}" if parent else zone.zone_name
+        else:
+            continue  # unknown zone names are listed by `doctor` but never guessed at
+        if has_psys and kind in (ComponentKind.CPU_PACKAGE, ComponentKind.DRAM):
+            in_total = False  # psys already contains them
+        max_range = _read_int(zone.path / "max_energy_range_uj")
+        domain = Domain(
+            id=domain_id,
+            kind=kind,
+            source="powercap",
+            method=Method.COUNTER,
+            reading=ReadingKind.ENERGY_UJ,
+            label=label,
+            in_total=in_total,
+            wrap_uj=max_range + 1 if max_range else None,
+            max_power_w=_max_power_w(zone.path),
+            edge_read=True,
+            uncertainty_rel=RAPL_RELATIVE_UNCERTAINTY,
+            parent=f"rapl:{parent.zone_name}" if parent else None,
+        )
+        result.append((zone, domain))
+    return result
+
+
+def _read_counter(path: bytes) -> int:
+    """One read of one counter file: open, read, close (~3 µs; sysfs makes each read fresh).
+
+    Opening each time, rather than ``pread`` on a kept descriptor, also reads files that are
+    replaced atomically, as simulators and some container runtimes do.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return int(os.read(fd, 32))
+    finally:
+        os.close(fd)
+
+
+class PowercapSensor:
+    """RAPL counters read straight from sysfs."""
+
+    name = "powercap"
+
+    def __init__(self, root: str | os.PathLike[str] = DEFAULT_ROOT) -> None:
+        self.root = Path(root)
+        self._paths: list[bytes] = []
+        self._domains: tuple[Domain, ...] = ()
+
+    def probe(self) -> Availability:
+        if not self.root.is_dir():
+            return Availability(
+                self.name,
+                False,
+                f"no powercap tree at {self.root}",
+                fix="RAPL needs Linux on bare metal or a VM that passes it through: try "
+                "`sudo modprobe intel_rapl_msr` (Intel and AMD Zen); containers need "
+                f"{self.root} mounted",
+            )
+        pairs = _domains_for(discover_zones(self.root))
+        if not pairs:
+            return Availability(
+                self.name,
+                False,
+                f"{self.root} has no {CONTROL_TYPE} zones",
+                fix="load the driver: `sudo modprobe intel_rapl_msr`; in a VM, RAPL is often "
+                "not passed through",
+            )
+        for zone, _domain in pairs:
+            try:
+                int((zone.path / "energy_uj").read_text())
+            except PermissionError:
+                return Availability(
+                    self.name,
+                    False,
+                    f"cannot read {zone.path / 'energy_uj'}: permission denied",
+                    fix=PERMISSION_FIX.format(root=self.root),
+                )
+            except (OSError, ValueError) as err:
+                return Availability(
+                    self.name, False, f"cannot read {zone.path / 'energy_uj'}: {err}"
+                )
+        names = tuple(d.id for _, d in pairs)
+        return Availability(self.name, True, f"{len(names)} RAPL zones", domains=names)
+
+    def open(self) -> tuple[Domain, ...]:
+        pairs = _domains_for(discover_zones(self.root))
+        paths = [os.fsencode(zone.path / "energy_uj") for zone, _ in pairs]
+        for path in paths:
+            try:
+                _read_counter(path)
+            except PermissionError as err:
+                raise SensorPermissionError(
+                    f"cannot read {os.fsdecode(path)}: permission denied",
+                    fix=PERMISSION_FIX.format(root=self.root),
+                ) from err
+            except (OSError, ValueError) as err:
+                raise SensorError(f"cannot read RAPL counter {os.fsdecode(path)}: {err}") from err
+        self._paths = paths
+        self._domains = tuple(d for _, d in pairs)
+        return self._domains
+
+    def read(self) -> tuple[int, ...]:
+        try:
+            return tuple(_read_counter(path) for path in self._paths)
+        except (OSError, ValueError) as err:
+            raise SensorError(f"RAPL counter read failed under {self.root}: {err}") from err
+
+    def read_edges(self) -> tuple[int | None, ...]:
+        return self.read()
+
+    def close(self) -> None:
+        self._paths = []
+
