@@ -6,6 +6,8 @@ none exists (and say so), and attribute it to components and phases.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from jouleflow.config import MeterConfig
 from jouleflow.errors import (
     ConfigError,
@@ -22,7 +24,6 @@ from jouleflow.records import (
     PhaseEnergy,
     RunResult,
 )
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from jouleflow.tracker import Run, track

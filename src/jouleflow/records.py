@@ -194,7 +194,7 @@ class RunResult:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        """The result document (docs/result-document.md); stable, versioned by ``schema_version``."""
+        """The result document (docs/result-document.md), versioned by ``schema_version``."""
         ids = self.total_ids
         return {
             "schema_version": SCHEMA_VERSION,

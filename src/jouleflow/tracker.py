@@ -224,7 +224,9 @@ class Run:
         )
 
 
-def _component(domain: Domain, energy_j: float, duration_s: float, interval_s: float) -> ComponentEnergy:
+def _component(
+    domain: Domain, energy_j: float, duration_s: float, interval_s: float
+) -> ComponentEnergy:
     """Attach the uncertainty that belongs to how the figure was obtained."""
     average_w = energy_j / duration_s
     if domain.method is Method.COUNTER:
@@ -279,4 +281,3 @@ def track(
     if config is not None and settings:
         raise TypeError("pass either config= or individual settings, not both")
     return Run(name, config=config or MeterConfig(**settings), tags=tags)
-

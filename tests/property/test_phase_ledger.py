@@ -50,7 +50,7 @@ def test_self_energies_plus_unattributed_equal_the_total(stream):
 
 @given(steps)
 def test_inclusive_is_never_below_self_and_never_negative(stream):
-    ledger, _, total = fold(stream)
+    ledger, _, _ = fold(stream)
     for phase in ledger.totals.values():
         for i in range(N_DOMAINS):
             assert phase.self_uj[i] <= phase.inclusive_uj[i] + 1e-6

@@ -60,14 +60,16 @@ class PhaseLedger:
     def open(self, name: str, t_ns: int, cum: tuple[float, ...]) -> _OpenPhase:
         self._advance(t_ns, cum)
         if name not in self.totals:
-            self.totals[name] = PhaseTotals(name, inclusive_uj=[0.0] * self._n,
-                                            self_uj=[0.0] * self._n)
+            self.totals[name] = PhaseTotals(
+                name, inclusive_uj=[0.0] * self._n, self_uj=[0.0] * self._n
+            )
         handle = _OpenPhase(name, t_ns, cum)
         self._open.append(handle)
         return handle
 
-    def close(self, handle: _OpenPhase, t_ns: int, cum: tuple[float, ...], *,
-              truncated: bool = False) -> None:
+    def close(
+        self, handle: _OpenPhase, t_ns: int, cum: tuple[float, ...], *, truncated: bool = False
+    ) -> None:
         self._advance(t_ns, cum)
         self._open.remove(handle)
         totals = self.totals[handle.name]

@@ -22,16 +22,32 @@ F = TypeVar("F", bound=Callable[..., Any])
 def meter_options(func: F) -> F:
     """The options that say where the sensors are; shared by every measuring command."""
     options = [
-        click.option("--powercap-root", envvar="JOULEFLOW_POWERCAP_ROOT",
-                     default="/sys/class/powercap", show_default=True,
-                     help="Where the Linux powercap (RAPL) tree is."),
-        click.option("--nvml-library", envvar="JOULEFLOW_NVML_LIBRARY", default=None,
-                     help="Path of libnvidia-ml.so.1 (default: the system's)."),
-        click.option("--cpu-tdp", type=click.FloatRange(min=1.0), default=None,
-                     help="CPU TDP in W for the estimate when RAPL is unreadable."),
-        click.option("--interval", type=click.FloatRange(min=0.001, max=60.0),
-                     default=DEFAULT_INTERVAL_S, show_default=True,
-                     help="Seconds between background samples."),
+        click.option(
+            "--powercap-root",
+            envvar="JOULEFLOW_POWERCAP_ROOT",
+            default="/sys/class/powercap",
+            show_default=True,
+            help="Where the Linux powercap (RAPL) tree is.",
+        ),
+        click.option(
+            "--nvml-library",
+            envvar="JOULEFLOW_NVML_LIBRARY",
+            default=None,
+            help="Path of libnvidia-ml.so.1 (default: the system's).",
+        ),
+        click.option(
+            "--cpu-tdp",
+            type=click.FloatRange(min=1.0),
+            default=None,
+            help="CPU TDP per socket in W, for the estimate when RAPL is unreadable.",
+        ),
+        click.option(
+            "--interval",
+            type=click.FloatRange(min=0.001, max=60.0),
+            default=DEFAULT_INTERVAL_S,
+            show_default=True,
+            help="Seconds between background samples.",
+        ),
         click.option("--no-gpu", is_flag=True, help="Do not look for GPUs."),
     ]
     for option in reversed(options):
@@ -39,10 +55,20 @@ def meter_options(func: F) -> F:
     return func
 
 
-def _config(powercap_root: str, nvml_library: str | None, cpu_tdp: float | None,
-            interval: float, no_gpu: bool) -> MeterConfig:
-    return MeterConfig(powercap_root=powercap_root, nvml_library=nvml_library,
-                       cpu_tdp_w=cpu_tdp, interval_s=interval, gpus=not no_gpu)
+def _config(
+    powercap_root: str,
+    nvml_library: str | None,
+    cpu_tdp: float | None,
+    interval: float,
+    no_gpu: bool,
+) -> MeterConfig:
+    return MeterConfig(
+        powercap_root=powercap_root,
+        nvml_library=nvml_library,
+        cpu_tdp_w=cpu_tdp,
+        interval_s=interval,
+        gpus=not no_gpu,
+    )
 
 
 def _stderr_console() -> Any:
@@ -76,15 +102,25 @@ def cli() -> None:
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the result document to this file.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the result document to this file.",
+)
 @click.option("--name", default=None, help="A name for the run (default: the command).")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Label the run.")
 @click.option("--quiet", "-q", is_flag=True, help="Print no summary.")
 @meter_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def run(command: tuple[str, ...], json_path: Path | None, name: str | None,
-        tags: tuple[str, ...], quiet: bool, **meter: Any) -> None:
+def run(
+    command: tuple[str, ...],
+    json_path: Path | None,
+    name: str | None,
+    tags: tuple[str, ...],
+    quiet: bool,
+    **meter: Any,
+) -> None:
     """Measure COMMAND from start to end: jouleflow run -- python train.py
 
     The command's exit code becomes jouleflow's; its streams pass through untouched; the summary
@@ -93,15 +129,20 @@ def run(command: tuple[str, ...], json_path: Path | None, name: str | None,
     from jouleflow.cli.child import run_child
     from jouleflow.tracker import Run
 
-    measurement = Run(name or Path(command[0]).name, config=_config(**meter),
-                      tags=_parse_tags(tags), command=command)
+    measurement = Run(
+        name or Path(command[0]).name,
+        config=_config(**meter),
+        tags=_parse_tags(tags),
+        command=command,
+    )
     measurement.start()
     try:
         exit_code, ended_by = run_child(command)
     except OSError as err:
         measurement.stop(exit_code=127, status="failed")
-        raise ConfigError(f"cannot start {command[0]!r}: {err.strerror}",
-                          fix="check the command name and PATH") from err
+        raise ConfigError(
+            f"cannot start {command[0]!r}: {err.strerror}", fix="check the command name and PATH"
+        ) from err
     if ended_by in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         status = "interrupted"
     else:
@@ -133,10 +174,22 @@ def doctor(as_json: bool, **meter: Any) -> None:
     availability = probe_all(_config(**meter))
     measured = any(a.available and a.measured for a in availability)
     if as_json:
-        click.echo(json.dumps([
-            {"sensor": a.sensor, "available": a.available, "measured": a.measured,
-             "reason": a.reason, "fix": a.fix, "domains": list(a.domains)}
-            for a in availability], indent=2))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "sensor": a.sensor,
+                        "available": a.available,
+                        "measured": a.measured,
+                        "reason": a.reason,
+                        "fix": a.fix,
+                        "domains": list(a.domains),
+                    }
+                    for a in availability
+                ],
+                indent=2,
+            )
+        )
     else:
         from rich.console import Console
 
@@ -144,8 +197,11 @@ def doctor(as_json: bool, **meter: Any) -> None:
 
         console = Console()
         render_doctor(availability, console)
-        console.print("at least one sensor measures" if measured
-                      else "no sensor measures here: every figure will be an estimate")
+        console.print(
+            "at least one sensor measures"
+            if measured
+            else "no sensor measures here: every figure will be an estimate"
+        )
     sys.exit(0 if measured else 1)
 
 

@@ -81,8 +81,14 @@ def render_phases(result: RunResult, console: Console) -> None:
             f"{self_j / total_j:.1%}" if total_j > 0 else "-",
         )
     unattributed = sum(v for k, v in result.unattributed_j.items() if k in ids)
-    table.add_row("unattributed", "", "", "", format_energy(unattributed),
-                  f"{unattributed / total_j:.1%}" if total_j > 0 else "-")
+    table.add_row(
+        "unattributed",
+        "",
+        "",
+        "",
+        format_energy(unattributed),
+        f"{unattributed / total_j:.1%}" if total_j > 0 else "-",
+    )
     console.print(table)
 
 

@@ -77,8 +77,7 @@ def open_sensors(config: MeterConfig) -> Discovery:
             try:
                 opened.append((sensor, sensor.open()))
             except SensorError as err:
-                found = replace(found, available=False, reason=str(err).split("\n")[0],
-                                fix=err.fix)
+                found = replace(found, available=False, reason=str(err).split("\n")[0], fix=err.fix)
         availability.append(found)
     kinds = {d.kind for _, domains in opened for d in domains}
     if config.estimates:

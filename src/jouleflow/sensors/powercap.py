@@ -224,4 +224,3 @@ class PowercapSensor:
 
     def close(self) -> None:
         self._paths = []
-

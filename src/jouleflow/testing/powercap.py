@@ -176,8 +176,12 @@ class PowercapSimulator:
             spec_path = self.tree.base / "simulator.json"
             spec_path.write_text(json.dumps(spec))
             self._child = subprocess.Popen(
-                [sys.executable, "-m", "jouleflow.testing.powercap", str(spec_path)]
+                [sys.executable, "-c", _CHILD, str(spec_path)], stdout=subprocess.PIPE
             )
+            # Wait for its first tick, so no window sees counters frozen while it starts up.
+            assert self._child.stdout is not None
+            if self._child.stdout.readline() != b"ready\n":
+                raise RuntimeError("the powercap simulator process failed to start")
         else:
             self._stop.clear()
             self._thread = threading.Thread(
@@ -193,7 +197,7 @@ class PowercapSimulator:
             self._thread = None
         if self._child is not None:
             self._child.terminate()
-            self._child.wait()
+            self._child.communicate()
             self._child = None
 
     def __enter__(self) -> PowercapSimulator:
@@ -259,14 +263,19 @@ def _write_all(spec: Mapping[str, Any]) -> None:
     writer.close()
 
 
-def _run(spec: Mapping[str, Any], stop: threading.Event) -> None:
+def _run(spec: Mapping[str, Any], stop: threading.Event, announce: bool = False) -> None:
     writer = _Writer(spec)
     try:
         writer.write()
+        if announce:
+            print("ready", flush=True)
         while not stop.wait(float(spec["tick_s"])):
             writer.write()
     finally:
         writer.close()
+
+
+_CHILD = "import sys; from jouleflow.testing.powercap import main; main(sys.argv[1:])"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -278,7 +287,7 @@ def main(argv: list[str] | None = None) -> None:
     import signal
 
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    _run(spec, stop)
+    _run(spec, stop, announce=True)
 
 
 if __name__ == "__main__":

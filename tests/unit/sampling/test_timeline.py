@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 
 from jouleflow.sampling.timeline import Timeline
@@ -20,7 +22,7 @@ def test_memory_stays_bounded_and_totals_stay_exact():
     assert timeline.t_ns[0] == 0 and timeline.cum_uj[-1] == (9999.0,)
     # the most recent quarter keeps full resolution
     recent = timeline.t_ns[-25:]
-    assert all(b - a == 1000 for a, b in zip(recent, recent[1:]))
+    assert all(b - a == 1000 for a, b in itertools.pairwise(recent))
     # every kept sample still carries its exact cumulative value
     assert all(c == (t / 1000,) for t, c in timeline)
 

@@ -30,15 +30,23 @@ def test_two_sockets_are_classified_by_name_not_by_index(tmp_path):
     tree = two_socket_with_dram(tmp_path)
     domains = domains_of(tree.root)
     assert set(domains) == {
-        "rapl:package-0", "rapl:package-0:dram", "rapl:package-0:core",
-        "rapl:package-1", "rapl:package-1:dram", "rapl:package-1:core",
+        "rapl:package-0",
+        "rapl:package-0:dram",
+        "rapl:package-0:core",
+        "rapl:package-1",
+        "rapl:package-1:dram",
+        "rapl:package-1:core",
     }
     assert domains["rapl:package-1:dram"].kind is ComponentKind.DRAM
     assert domains["rapl:package-0:core"].kind is ComponentKind.CPU_CORE
     # packages and DRAM add up to the total; core is a part of its package
     in_total = {i for i, d in domains.items() if d.in_total}
-    assert in_total == {"rapl:package-0", "rapl:package-0:dram", "rapl:package-1",
-                        "rapl:package-1:dram"}
+    assert in_total == {
+        "rapl:package-0",
+        "rapl:package-0:dram",
+        "rapl:package-1",
+        "rapl:package-1:dram",
+    }
     assert all(d.method is Method.COUNTER and d.source == "powercap" for d in domains.values())
 
 
@@ -55,8 +63,11 @@ def test_control_folder_alone_is_enough(tmp_path):
     for entry in tree.root.iterdir():
         if entry.name.startswith("intel-rapl:"):
             entry.unlink()
-    assert set(domains_of(tree.root)) == {"rapl:package-0", "rapl:package-0:core",
-                                         "rapl:package-0:dram"}
+    assert set(domains_of(tree.root)) == {
+        "rapl:package-0",
+        "rapl:package-0:core",
+        "rapl:package-0:dram",
+    }
 
 
 def test_psys_replaces_package_and_dram_in_the_total(tmp_path):
@@ -81,8 +92,12 @@ def test_unknown_zone_names_are_skipped_not_guessed(tmp_path):
 
 def test_wrap_modulus_and_poll_bound_come_from_the_zone(tmp_path):
     tree = build_powercap_tree(
-        tmp_path, [FakeZone("intel-rapl:0", "package-0", max_energy_range_uj=999_999,
-                            max_power_uw=50_000_000)]
+        tmp_path,
+        [
+            FakeZone(
+                "intel-rapl:0", "package-0", max_energy_range_uj=999_999, max_power_uw=50_000_000
+            )
+        ],
     )
     (domain,) = domains_of(tree.root).values()
     assert domain.wrap_uj == 1_000_000
@@ -111,7 +126,7 @@ def test_reads_are_the_file_contents(tmp_path):
 
 
 def without_file_override_capabilities(argv):
-    """As root, drop the capabilities that bypass file modes, so the child meets them like a user."""
+    """As root, drop the capabilities that bypass file modes: the child meets them like a user."""
     if os.getuid() != 0:
         return argv
     if shutil.which("setpriv") is None:
@@ -129,7 +144,9 @@ def test_unreadable_counter_explains_the_permission_fix(tmp_path):
     )
     out = subprocess.run(
         without_file_override_capabilities([sys.executable, "-c", code]),
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert out.startswith("False")
     assert "permission denied" in out

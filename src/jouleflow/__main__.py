@@ -1,0 +1,3 @@
+from jouleflow.cli.main import main
+
+main()

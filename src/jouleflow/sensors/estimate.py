@@ -1,0 +1,640 @@
+"""Estimators for what no sensor measures: CPU, memory, disk and network.
+
+Each is a ``Sensor`` whose one domain says ``Method.ESTIMATE``, states its model and parameters in
+words (``Domain.model``) and carries a relative uncertainty argued in the comments below. Readings
+are power in integer mW, averaged over the interval since the previous ``read()``; the sampler
+holds each reading until the next one. The first ``read()`` after ``open()`` only sets the baseline
+(CPU: the idle floor; disk and network: 0 mW).
+
+Every figure is system-wide (all processes, the whole machine), like the counters it stands in for.
+Whether an estimator is used at all (only where no sensor covers its component) is decided by the
+caller, ``jouleflow.sensors.discovery``, not here.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import os
+import re
+import time
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import psutil
+
+from jouleflow.errors import SensorError
+from jouleflow.records import Availability, ComponentKind, Domain, Method, ReadingKind
+
+# --- CPU -------------------------------------------------------------------------------------
+# Fraction of TDP drawn at zero utilisation. SPECpower_ssj2008 results, as reduced by Cloud Carbon
+# Footprint (ccf-coefficients: average min / max watts per vCPU per micro-architecture), give
+# idle / full-load ratios of 0.16 (Skylake 0.64/4.05 W), 0.17 (Cascade Lake 0.64/3.80), 0.20
+# (Broadwell 0.71/3.54), 0.24 (EPYC Milan 0.45/1.87), 0.29 (EPYC Rome 0.47/1.64) and 0.32 (Haswell
+# 1.90/5.99, EPYC Naples 0.82/2.55): mean 0.24, so 0.25. Older servers idled near half their peak
+# (Barroso & Hölzle, "The Case for Energy-Proportional Computing", IEEE Computer 2007); laptops and
+# desktops idle well below the floor.
+DEFAULT_IDLE_FRACTION = 0.25
+# ±30 % with a known TDP: rough independent errors added in quadrature. Full-load power vs TDP
+# ~20 % (servers hold sustained power near TDP, but loads without wide vector units stay below it:
+# codecarbon's own load profile of a dual Xeon E5-2620 v3 reads 117 W of RAPL at 100 % load against
+# 2 x 85 W of TDP); the idle floor's spread above, ~8 % of TDP; non-linearity of power in
+# utilisation, ~10 %; what busy cores do at equal utilisation (vector vs scalar, memory stalls),
+# ~20 %: sqrt(20² + 8² + 10² + 20²) ≈ 31 %. Desktop parts boosting past TDP (PL2 253 W on a 125 W
+# Core i9-13900K) fall outside this band.
+TDP_UNCERTAINTY_REL = 0.30
+# Per physical core when the model is not in the table. TDP (table cpu_tdp) / cores (vendor sheets):
+# EPYC 9654 360/96 = 3.8 W, EPYC 7763 280/64 = 4.4, Threadripper 3990X 280/64 = 4.4, Core
+# i9-13900K 125/24 = 5.2, Xeon Platinum 8480+ 350/56 = 6.3, Ryzen 9 5950X 105/16 = 6.6, Xeon Gold
+# 6248 150/20 = 7.5, Core i7-7600U 15/2 = 7.5, Xeon E5-2686 v4 145/18 = 8.1, Xeon Gold 6226R
+# 150/16 = 9.4, Core i7-8700K 95/6 = 15.8. 8 W is the middle of 3.8-15.8 W on a log scale.
+GENERIC_TDP_PER_CORE_W = 8.0
+# ±60 % on the per-core figure (3.2-12.8 W: all the parts above but the 6-core desktop) combined
+# with the model's own ±30 %: sqrt(60² + 30²) ≈ 67 %.
+GENERIC_UNCERTAINTY_REL = 0.67
+
+# --- memory ----------------------------------------------------------------------------------
+# 0.375 W per GiB installed = 3 W per 8 GB, CodeCarbon 2.x's figure (docs "Methodology > RAM",
+# citing Crucial's "How much power does memory use?"); Green Algorithms (Lannelongue et al., Adv.
+# Sci. 2021) uses 0.3725 W/GB. ±50 %, a judgement: the spread of 8-32 GB DDR4/DDR5 modules
+# between idle and busy. Power follows the number of modules more than their capacity (CodeCarbon
+# 3 moved to ~5 W per DIMM), so above LARGE_MEMORY_GIB the linear figure mostly overestimates
+# (1 TiB in 16 DIMMs: 384 W here, ~80 W at 5 W per DIMM): ±100 % there.
+DEFAULT_W_PER_GIB = 0.375
+MEMORY_UNCERTAINTY_REL = 0.50
+LARGE_MEMORY_GIB = 128.0
+LARGE_MEMORY_UNCERTAINTY_REL = 1.00
+
+# --- disk and network ------------------------------------------------------------------------
+# Energy per byte read or written: device active power over its throughput, from typical
+# datasheets: NVMe SSDs 5-8 W at 2-7 GB/s (~1-3 nJ/B), SATA SSDs 2-4 W at ~0.5 GB/s (~4-8 nJ/B).
+# 10 nJ/B sits at the top of the SSD range, since small random I/O costs more per byte than
+# sequential transfers. Hard disks (5-8 W at 0.15-0.25 GB/s, ~30-50 nJ/B) are underestimated.
+# The device's idle power is not counted: the model is the energy the traffic adds.
+DISK_J_PER_BYTE = 10e-9
+# NIC power over line rate: a 1 GbE port ~0.5-1 W at 125 MB/s (4-8 nJ/B), a 10 GbE port ~3-6 W
+# at 1.25 GB/s (2-5 nJ/B), a 100 GbE NIC ~15-25 W at 12.5 GB/s (1-2 nJ/B); 5 nJ/B. Only this
+# host's NIC: switches, routers and the wider Internet (~0.06 kWh/GB in 2015, Aslan et al.,
+# J. Ind. Ecol. 2018) are out of scope.
+NETWORK_J_PER_BYTE = 5e-9
+# Both per-byte figures are order-of-magnitude: ±100 %.
+IO_UNCERTAINTY_REL = 1.00
+# Devices that would count the same bytes twice (stacked on a physical one) or are not hardware.
+VIRTUAL_DISK_PREFIXES = ("loop", "ram", "zram", "dm-", "md", "nbd")
+# Bridges, veths, tunnels and bonds: their traffic also crosses another NIC.
+VIRTUAL_NIC_PREFIXES: tuple[str, ...] = (
+    "veth",
+    "docker",
+    "br",
+    "virbr",
+    "vnet",
+    "cni",
+    "flannel",
+    "cali",
+)
+VIRTUAL_NIC_PREFIXES += ("ifb", "tun", "tap", "wg", "utun", "bond")
+_LOOPBACK = re.compile(r"^lo\d*$")
+
+TABLE = "cpu_tdp"
+_MHZ = re.compile(r"@?\s*\d+(?:\.\d+)?\s*[gm]hz\b")
+_NOISE = re.compile(
+    r"\((?:r|tm|c)\)|\b\d+-core\b|\b\d+(?:st|nd|rd|th) gen(?:eration)?\b|\bcpu\b|\bprocessor\b"
+)
+_VENDORS = ("intel", "amd", "apple")
+_VERSION = re.compile(r"^v\d+$")
+
+
+# --- /proc/cpuinfo ---------------------------------------------------------------------------
+def _cpuinfo(proc_root: str | os.PathLike[str]) -> list[dict[str, str]]:
+    """One dict per logical CPU; empty when unreadable (macOS, restricted containers)."""
+    try:
+        text = (Path(proc_root) / "cpuinfo").read_text(errors="replace")
+    except OSError:
+        return []
+    blocks: list[dict[str, str]] = []
+    for chunk in text.split("\n\n"):
+        fields = {}
+        for line in chunk.splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                fields[key.strip()] = value.strip()
+        if fields:
+            blocks.append(fields)
+    return blocks
+
+
+def read_cpu_model(proc_root: str | os.PathLike[str] = "/proc") -> str | None:
+    """The ``model name`` of the first CPU, or None (aarch64 kernels do not state one)."""
+    for block in _cpuinfo(proc_root):
+        if block.get("model name"):
+            return block["model name"]
+    return None
+
+
+def read_socket_count(proc_root: str | os.PathLike[str] = "/proc") -> int:
+    """Distinct ``physical id`` values, 1 when the kernel does not state them."""
+    return len({b["physical id"] for b in _cpuinfo(proc_root) if "physical id" in b}) or 1
+
+
+def read_core_count(proc_root: str | os.PathLike[str] = "/proc") -> int:
+    """Physical cores: distinct (physical id, core id), else psutil's count, else logical CPUs."""
+    blocks = _cpuinfo(proc_root)
+    pairs = {(b.get("physical id"), b["core id"]) for b in blocks if "core id" in b}
+    if pairs:
+        return len(pairs)
+    return int(psutil.cpu_count(logical=False) or len(blocks) or os.cpu_count() or 1)
+
+
+# --- the TDP table ---------------------------------------------------------------------------
+def normalise_cpu_name(name: str) -> str:
+    """Lower case, no trademarks, frequencies, core counts, generation, "CPU" or "Processor"."""
+    text = re.sub("[®™©\u200b\u200c\u200d\ufeff]", " ", name)
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = re.sub(r"\bwith radeon\b.*$", " ", _MHZ.sub(" ", text))
+    text = _NOISE.sub(" ", text)
+    return " ".join(text.replace(",", " ").split())
+
+
+def _model_key(normalised: str) -> str | None:
+    """The model-number token ('6248', 'i7-8700k', 'e5-2686 v4'), None if there is none."""
+    tokens = [t.strip("()") for t in normalised.split()]
+    for i, token in enumerate(tokens):
+        if len(token) >= 3 and any(c.isdigit() for c in token) and not _VERSION.match(token):
+            following = tokens[i + 1] if i + 1 < len(tokens) else ""
+            return f"{token} {following}" if _VERSION.match(following) else token
+    return None
+
+
+def _vendor(normalised: str) -> str | None:
+    return next((w for w in normalised.split() if w in _VENDORS), None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    name: str
+    normalised: str
+    tdp_w: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    exact: Mapping[str, _Entry]
+    by_key: Mapping[str, tuple[_Entry, ...]]
+
+
+@functools.lru_cache(maxsize=1)
+def _table() -> _Table:
+    """The shipped table, parsed on first use (importing this module stays cheap)."""
+    text = resources.files("jouleflow").joinpath("data").joinpath("cpu_tdp.csv").read_text("utf-8")
+    exact: dict[str, _Entry] = {}
+    by_key: dict[str, list[_Entry]] = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        if row["unit"] != "W":
+            continue
+        normalised = normalise_cpu_name(row["model"])
+        entry = _Entry(row["model"], normalised, float(row["tdp_w"]))
+        previous = exact.get(normalised)
+        if previous is None or entry.tdp_w > previous.tdp_w:
+            exact[normalised] = entry
+        key = _model_key(normalised)
+        if key is not None:
+            by_key.setdefault(key, []).append(entry)
+    return _Table(exact, {k: tuple(v) for k, v in by_key.items()})
+
+
+def lookup_tdp(model_name: str) -> tuple[float, str] | None:
+    """``(tdp_w, matched table name)`` per socket, or None when the model is not in the table.
+
+    Exact match of the normalised names first; then entries sharing the model-number token, of a
+    compatible vendor, the one sharing most words with the query. A tie between different TDPs is
+    no match: the caller falls back to the generic figure rather than guess.
+    """
+    table = _table()
+    query = normalise_cpu_name(model_name)
+    if query in table.exact:
+        entry = table.exact[query]
+        return entry.tdp_w, entry.name
+    key = _model_key(query)
+    if key is None:
+        return None
+    vendor = _vendor(query)
+    words = set(query.split())
+    scored: list[tuple[float, _Entry]] = []
+    for entry in table.by_key.get(key, ()):
+        other = _vendor(entry.normalised)
+        if vendor is not None and other is not None and other != vendor:
+            continue
+        theirs = set(entry.normalised.split())
+        scored.append((len(words & theirs) / len(words | theirs), entry))
+    if not scored:
+        return None
+    best = max(score for score, _ in scored)
+    winners = sorted((e for s, e in scored if s == best), key=lambda e: e.name)
+    if len({e.tdp_w for e in winners}) > 1:
+        return None
+    return winners[0].tdp_w, winners[0].name
+
+
+# --- CPU -------------------------------------------------------------------------------------
+def _domain(
+    domain_id: str, kind: ComponentKind, source: str, label: str, uncertainty_rel: float, model: str
+) -> Domain:
+    return Domain(
+        id=domain_id,
+        kind=kind,
+        source=source,
+        method=Method.ESTIMATE,
+        reading=ReadingKind.POWER_MW,
+        label=label,
+        edge_read=False,
+        uncertainty_rel=uncertainty_rel,
+        model=model,
+    )
+
+
+def _unavailable(sensor: str, reason: str) -> Availability:
+    return Availability(sensor, False, reason, measured=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TdpChoice:
+    """Which TDP the CPU estimate uses for the whole machine, and why."""
+
+    total_w: float
+    origin: str  # "user" | "table" | "generic"
+    description: str  # e.g. "TDP 150 W (Intel Xeon Gold 6248, table cpu_tdp) × 2 sockets"
+    uncertainty_rel: float
+
+
+def psutil_cpu_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds since boot, summed over all CPUs, from ``psutil.cpu_times()``.
+
+    Guest time is already inside user/nice on Linux, so it is not added twice. Idle, iowait and
+    steal (a hypervisor running someone else on our vCPU) are not this machine's work.
+    """
+    fields: dict[str, float] = psutil.cpu_times()._asdict()
+    total = sum(fields.values()) - fields.get("guest", 0.0) - fields.get("guest_nice", 0.0)
+    idle = fields.get("idle", 0.0) + fields.get("iowait", 0.0) + fields.get("steal", 0.0)
+    return total - idle, total
+
+
+def utilisation(before: tuple[float, float], after: tuple[float, float]) -> float | None:
+    """Busy share of CPU time between two (busy, total) samples; None if no time elapsed."""
+    total = after[1] - before[1]
+    if total <= 0:
+        return None
+    return min(1.0, max(0.0, (after[0] - before[0]) / total))
+
+
+def cpu_power_w(tdp_w: float, idle_fraction: float, utilisation: float) -> float:
+    """TDP × (idle floor + (1 − idle floor) × utilisation)."""
+    return tdp_w * (idle_fraction + (1.0 - idle_fraction) * utilisation)
+
+
+class CpuEstimator:
+    """CPU power from TDP and system-wide utilisation, for where RAPL is absent or unreadable.
+
+    ``tdp_w`` (the CLI's ``--cpu-tdp``) is per socket, as vendor sheets state it, and is multiplied
+    by the sockets in ``cpuinfo``. Without it the TDP comes from the shipped table by CPU model
+    name, and failing that from ``GENERIC_TDP_PER_CORE_W`` × physical cores. ``cpu_seconds``
+    returns cumulative (busy, total) CPU seconds; it defaults to psutil's system-wide times.
+    """
+
+    name = "cpu-estimate"
+
+    def __init__(
+        self,
+        tdp_w: float | None = None,
+        proc_root: str | os.PathLike[str] = "/proc",
+        idle_fraction: float = DEFAULT_IDLE_FRACTION,
+        cpu_seconds: Callable[[], tuple[float, float]] = psutil_cpu_seconds,
+    ) -> None:
+        if tdp_w is not None and not tdp_w > 0:
+            raise ValueError(f"tdp_w must be positive, got {tdp_w}")
+        if not 0.0 <= idle_fraction <= 1.0:
+            raise ValueError(f"idle_fraction must be within [0, 1], got {idle_fraction}")
+        self.tdp_w = tdp_w
+        self.proc_root = proc_root
+        self.idle_fraction = idle_fraction
+        self._cpu_seconds = cpu_seconds
+        self._choice: TdpChoice | None = None
+        self._prev: tuple[float, float] | None = None
+        self._last_mw = 0
+
+    def tdp(self) -> TdpChoice:
+        """The machine's TDP and where it came from (worked out once, then kept)."""
+        if self._choice is None:
+            self._choice = self._choose()
+        return self._choice
+
+    def _choose(self) -> TdpChoice:
+        sockets = read_socket_count(self.proc_root)
+        per = f" × {sockets} sockets" if sockets > 1 else ""
+        if self.tdp_w is not None:
+            text = f"user-given TDP {self.tdp_w:g} W{per}"
+            return TdpChoice(self.tdp_w * sockets, "user", text, TDP_UNCERTAINTY_REL)
+        model = read_cpu_model(self.proc_root)
+        found = lookup_tdp(model) if model else None
+        if found is not None:
+            text = f"TDP {found[0]:g} W ({found[1]}, table {TABLE}){per}"
+            return TdpChoice(found[0] * sockets, "table", text, TDP_UNCERTAINTY_REL)
+        cores = read_core_count(self.proc_root)
+        total = GENERIC_TDP_PER_CORE_W * cores
+        why = f"{model!r} not in table {TABLE}" if model else "CPU model unknown"
+        text = f"generic {GENERIC_TDP_PER_CORE_W:g} W per physical core × {cores} cores = "
+        return TdpChoice(total, "generic", f"{text}{total:g} W ({why})", GENERIC_UNCERTAINTY_REL)
+
+    def model(self) -> str:
+        floor = self.idle_fraction
+        return (
+            f"{self.tdp().description} × ({floor:g} idle floor + {1 - floor:g} × system-wide "
+            "CPU utilisation)"
+        )
+
+    def probe(self) -> Availability:
+        try:
+            model = self.model()
+            self._cpu_seconds()
+        except Exception as err:  # probe never raises: a failure is a reason
+            return _unavailable(self.name, f"cannot estimate the CPU: {err}")
+        fix = None
+        if self.tdp().origin == "generic":
+            fix = (
+                "give the TDP per socket from the vendor's sheet with --cpu-tdp, or make RAPL "
+                "readable to measure instead (see `jouleflow doctor`)"
+            )
+        reason = f"estimates CPU power from TDP × utilisation, no sensor involved: {model}"
+        return Availability(
+            self.name, True, reason, fix=fix, domains=("estimate:cpu",), measured=False
+        )
+
+    def open(self) -> tuple[Domain, ...]:
+        self._prev = None
+        return (
+            _domain(
+                "estimate:cpu",
+                ComponentKind.CPU_ESTIMATE,
+                "tdp-model",
+                "CPU (estimated)",
+                self.tdp().uncertainty_rel,
+                self.model(),
+            ),
+        )
+
+    def read(self) -> tuple[int, ...]:
+        try:
+            now = self._cpu_seconds()
+        except Exception as err:
+            raise SensorError(f"cannot read CPU times: {err}") from err
+        share = 0.0 if self._prev is None else utilisation(self._prev, now)
+        if share is not None:  # None: no clock tick since the last read; hold, keep the baseline
+            self._prev = now
+            power_w = cpu_power_w(self.tdp().total_w, self.idle_fraction, share)
+            self._last_mw = round(power_w * 1000)
+        return (self._last_mw,)
+
+    def read_edges(self) -> tuple[int | None, ...]:
+        return (None,)
+
+    def close(self) -> None:
+        self._prev = None
+
+
+class MemoryEstimator:
+    """A constant power for the installed RAM: ``w_per_gb`` (per GiB) × installed GiB."""
+
+    name = "memory-estimate"
+
+    def __init__(self, w_per_gb: float = DEFAULT_W_PER_GIB) -> None:
+        if not w_per_gb >= 0:
+            raise ValueError(f"w_per_gb must not be negative, got {w_per_gb}")
+        self.w_per_gb = w_per_gb
+        self._mw = 0
+
+    def installed_gib(self) -> float:
+        return float(psutil.virtual_memory().total) / 2**30
+
+    def model(self) -> str:
+        gib = self.installed_gib()
+        return (
+            f"{gib:.1f} GiB installed × {self.w_per_gb:g} W per GiB (3 W per 8 GB, "
+            f"CodeCarbon 2.x) = {gib * self.w_per_gb:.1f} W, constant whatever the activity"
+        )
+
+    def probe(self) -> Availability:
+        try:
+            model = self.model()
+        except Exception as err:  # probe never raises
+            return _unavailable(self.name, f"cannot read installed memory: {err}")
+        reason = f"estimates memory power from installed RAM, no sensor involved: {model}"
+        return Availability(self.name, True, reason, domains=("estimate:memory",), measured=False)
+
+    def open(self) -> tuple[Domain, ...]:
+        try:
+            gib, model = self.installed_gib(), self.model()
+        except Exception as err:
+            raise SensorError(f"cannot read installed memory: {err}") from err
+        self._mw = round(gib * self.w_per_gb * 1000)
+        large = gib > LARGE_MEMORY_GIB
+        uncertainty = LARGE_MEMORY_UNCERTAINTY_REL if large else MEMORY_UNCERTAINTY_REL
+        return (
+            _domain(
+                "estimate:memory",
+                ComponentKind.MEMORY_ESTIMATE,
+                "w-per-gb-model",
+                "memory (estimated)",
+                uncertainty,
+                model,
+            ),
+        )
+
+    def read(self) -> tuple[int, ...]:
+        return (self._mw,)
+
+    def read_edges(self) -> tuple[int | None, ...]:
+        return (None,)
+
+    def close(self) -> None:
+        pass
+
+
+# --- disk and network ------------------------------------------------------------------------
+Counters = Callable[[], "Mapping[str, int] | None"]
+
+
+def psutil_disk_bytes() -> dict[str, int] | None:
+    """Cumulative bytes read + written per block device (partitions included), or None."""
+    found = psutil.disk_io_counters(perdisk=True)
+    return {n: int(c.read_bytes + c.write_bytes) for n, c in found.items()} if found else None
+
+
+def psutil_nic_bytes() -> dict[str, int] | None:
+    """Cumulative bytes sent + received per network interface, or None."""
+    found = psutil.net_io_counters(pernic=True)
+    return {n: int(c.bytes_sent + c.bytes_recv) for n, c in found.items()} if found else None
+
+
+def bytes_power_mw(moved_bytes: int, j_per_byte: float, dt_ns: int) -> int:
+    """Average power in mW of moving ``moved_bytes`` over ``dt_ns``."""
+    return round(moved_bytes * j_per_byte / dt_ns * 1e12) if dt_ns > 0 else 0
+
+
+def _with_device(names: Iterable[str], class_dir: Path) -> list[str]:
+    """Names whose sysfs entry links to a device (hardware, virtio included); [] without sysfs."""
+    if not class_dir.is_dir():
+        return []
+    return sorted(n for n in names if (class_dir / n.replace("/", "!") / "device").exists())
+
+
+class _BytesEstimator:
+    """Bytes moved since the previous read on the chosen devices × a fixed energy per byte."""
+
+    name = ""
+    _id = ""
+    _kind = ComponentKind.DISK_ESTIMATE
+    _label = ""
+    _what = ""
+
+    def __init__(
+        self,
+        j_per_byte: float,
+        sys_root: str | os.PathLike[str],
+        counters: Counters,
+        clock: Callable[[], int],
+    ) -> None:
+        self.j_per_byte = j_per_byte
+        self.sys_root = Path(sys_root)
+        self._counters = counters
+        self._clock = clock
+        self.devices: list[str] = []
+        self._prev: tuple[int, dict[str, int]] | None = None
+
+    def _pick(self, names: list[str]) -> list[str]:
+        raise NotImplementedError
+
+    def model(self) -> str:
+        raise NotImplementedError
+
+    def _read(self) -> Mapping[str, int]:
+        try:
+            return self._counters() or {}
+        except Exception as err:
+            raise SensorError(f"cannot read {self._what} counters: {err}") from err
+
+    def probe(self) -> Availability:
+        try:
+            self.devices = self._pick(list(self._read()))
+        except Exception as err:  # probe never raises
+            return _unavailable(self.name, str(err))
+        if not self.devices:
+            return _unavailable(
+                self.name,
+                f"no {self._what} counters to estimate from (psutil "
+                "reports none, or only virtual devices)",
+            )
+        reason = (
+            f"estimates {self._what} power from bytes moved, no sensor involved: {self.model()}"
+        )
+        return Availability(self.name, True, reason, domains=(self._id,), measured=False)
+
+    def open(self) -> tuple[Domain, ...]:
+        self.devices = self._pick(list(self._read()))
+        self._prev = None
+        return (
+            _domain(
+                self._id,
+                self._kind,
+                "j-per-byte-model",
+                self._label,
+                IO_UNCERTAINTY_REL,
+                self.model(),
+            ),
+        )
+
+    def read(self) -> tuple[int, ...]:
+        counts = self._read()
+        now = (self._clock(), {d: counts[d] for d in self.devices if d in counts})
+        prev, self._prev = self._prev, now
+        if prev is None:
+            return (0,)
+        # Per device, so that a device appearing, vanishing or resetting never counts as traffic.
+        moved = sum(max(0, b - prev[1][d]) for d, b in now[1].items() if d in prev[1])
+        return (bytes_power_mw(moved, self.j_per_byte, now[0] - prev[0]),)
+
+    def read_edges(self) -> tuple[int | None, ...]:
+        return (None,)
+
+    def close(self) -> None:
+        self._prev = None
+
+
+class DiskEstimator(_BytesEstimator):
+    """Disk power from bytes read and written on hardware disks × ``j_per_byte``."""
+
+    name = "disk-estimate"
+    _id = "estimate:disk"
+    _kind = ComponentKind.DISK_ESTIMATE
+    _label = "disk I/O (estimated)"
+    _what = "disk"
+
+    def __init__(
+        self,
+        j_per_byte: float = DISK_J_PER_BYTE,
+        sys_root: str | os.PathLike[str] = "/sys",
+        counters: Counters = psutil_disk_bytes,
+        clock: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        super().__init__(j_per_byte, sys_root, counters, clock)
+
+    def _pick(self, names: list[str]) -> list[str]:
+        # Whole hardware disks only (sysfs block/<name>/device): partitions, device-mapper, md and
+        # loop devices would count the same bytes again. Without sysfs (not Linux) psutil names
+        # whole disks.
+        return _with_device(names, self.sys_root / "block") or sorted(
+            n for n in names if not n.startswith(VIRTUAL_DISK_PREFIXES)
+        )
+
+    def model(self) -> str:
+        return (
+            f"{self.j_per_byte * 1e9:g} nJ per byte read or written (typical SSD) × bytes "
+            f"moved on {', '.join(self.devices)}, system-wide; idle power not counted"
+        )
+
+
+class NetworkEstimator(_BytesEstimator):
+    """NIC power from bytes sent and received on non-loopback NICs × ``j_per_byte``."""
+
+    name = "network-estimate"
+    _id = "estimate:network"
+    _kind = ComponentKind.NETWORK_ESTIMATE
+    _label = "network I/O (estimated)"
+    _what = "network"
+
+    def __init__(
+        self,
+        j_per_byte: float = NETWORK_J_PER_BYTE,
+        sys_root: str | os.PathLike[str] = "/sys",
+        counters: Counters = psutil_nic_bytes,
+        clock: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        super().__init__(j_per_byte, sys_root, counters, clock)
+
+    def _pick(self, names: list[str]) -> list[str]:
+        # NICs backed by hardware (virtio included) where sysfs shows them. Inside a container
+        # only virtual ones exist: then every NIC but loopback, bridges, veths, tunnels and bonds,
+        # which repeat traffic that also crosses another NIC.
+        names = [n for n in names if not _LOOPBACK.match(n)]
+        return _with_device(names, self.sys_root / "class" / "net") or sorted(
+            n for n in names if not n.startswith(VIRTUAL_NIC_PREFIXES)
+        )
+
+    def model(self) -> str:
+        return (
+            f"{self.j_per_byte * 1e9:g} nJ per byte sent or received × bytes on "
+            f"{', '.join(self.devices)}, system-wide; this host's NIC only, not the network "
+            "beyond it"
+        )

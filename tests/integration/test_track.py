@@ -1,0 +1,136 @@
+"""`jouleflow.track()` end to end on a simulated powercap tree with known power."""
+
+import time
+
+import pytest
+
+import jouleflow
+from jouleflow.records import ComponentKind, Method
+from jouleflow.testing import ConstantPower, PowercapSimulator, single_socket, two_socket_with_dram
+
+PACKAGE_W, DRAM_W, CORE_W = 40.0, 6.0, 25.0
+
+
+@pytest.fixture
+def simulated_socket(tmp_path):
+    tree = single_socket(tmp_path)
+    traces = {
+        "intel-rapl:0": ConstantPower(PACKAGE_W),
+        "intel-rapl:0:0": ConstantPower(CORE_W),
+        "intel-rapl:0:1": ConstantPower(DRAM_W),
+    }
+    with PowercapSimulator(tree, traces, process=True) as sim:
+        time.sleep(0.1)
+        yield tree, sim
+
+
+def test_block_energy_per_component_matches_the_truth(simulated_socket):
+    tree, sim = simulated_socket
+    with jouleflow.track("block", powercap_root=str(tree.root), gpus=False) as run:
+        time.sleep(0.5)
+    result = run.result
+    start, end = result.window_ns
+    package = result.component("rapl:package-0")
+    assert package.method is Method.COUNTER and package.measured
+    assert package.energy_j == pytest.approx(sim.energy_j("intel-rapl:0", start, end), abs=0.2)
+    assert result.component("rapl:package-0:dram").energy_j == pytest.approx(
+        sim.energy_j("intel-rapl:0:1", start, end), abs=0.05
+    )
+    core = result.component("rapl:package-0:core")
+    assert not core.in_total and core.parent == "rapl:package-0"
+    # CPU and DRAM are measured, so neither is estimated; disk/network are, and say so
+    kinds = {c.kind for c in result.components}
+    assert ComponentKind.CPU_ESTIMATE not in kinds and ComponentKind.MEMORY_ESTIMATE not in kinds
+    assert all(not c.measured for c in result.components if c.id.startswith("estimate:"))
+    assert result.measured_j == pytest.approx(
+        package.energy_j + result.component("rapl:package-0:dram").energy_j
+    )
+    assert result.samples >= 3
+
+
+def test_phases_plus_unattributed_equal_the_total_per_component(simulated_socket):
+    tree, _ = simulated_socket
+    run = jouleflow.track(powercap_root=str(tree.root), gpus=False).start()
+    for _ in range(5):
+        with run.phase("forward"):
+            time.sleep(0.01)
+            with run.phase("inner"):
+                time.sleep(0.005)
+        with run.phase("backward"):
+            time.sleep(0.02)
+    result = run.stop()
+    for component in result.components:
+        parts = sum(p.self_energy_j[component.id] for p in result.phases)
+        assert parts + result.unattributed_j[component.id] == pytest.approx(
+            component.energy_j, rel=1e-9, abs=1e-9
+        )
+    forward = result.phase("forward")
+    assert forward.count == 5 and len(forward.windows_ns) == 5
+    # at constant power, a phase's package energy is its duration × power (counter at edges)
+    assert forward.energy_j["rapl:package-0"] == pytest.approx(
+        forward.duration_s * PACKAGE_W, abs=5 * 2 * PACKAGE_W * 0.002
+    )
+
+
+def test_start_stop_and_decorator_forms(simulated_socket):
+    tree, _ = simulated_socket
+    config = jouleflow.MeterConfig(powercap_root=str(tree.root), gpus=False)
+
+    @jouleflow.track("decorated", config=config)
+    def work():
+        time.sleep(0.05)
+        return 42
+
+    assert work() == 42
+    assert work.jouleflow_run.result.total_j > 0
+    assert work.jouleflow_run.result.name == "decorated"
+    run = jouleflow.Run(config=config)
+    run.start()
+    with pytest.raises(jouleflow.RunStateError):
+        _ = run.result
+    run.stop()
+    with pytest.raises(jouleflow.RunStateError):
+        run.start()
+
+
+def test_two_sockets_add_up(tmp_path):
+    tree = two_socket_with_dram(tmp_path)
+    traces = {z.link: ConstantPower(10.0 * (i + 1)) for i, z in enumerate(tree.zones)}
+    with PowercapSimulator(tree, traces, process=True):
+        time.sleep(0.1)
+        with jouleflow.track(powercap_root=str(tree.root), gpus=False) as run:
+            time.sleep(0.3)
+    result = run.result
+    in_total = {c.id for c in result.components if c.in_total and c.measured}
+    assert in_total == {
+        "rapl:package-0",
+        "rapl:package-0:dram",
+        "rapl:package-1",
+        "rapl:package-1:dram",
+    }
+    # sockets' powers: package-0 10 W, dram 20 W, package-1 40 W, dram 50 W = 120 W
+    assert result.measured_j / result.duration_s == pytest.approx(120.0, rel=0.02)
+
+
+def test_without_any_sensor_everything_is_an_estimate_and_says_so(tmp_path):
+    with jouleflow.track(powercap_root=str(tmp_path / "none"), gpus=False) as run:
+        sum(i * i for i in range(200_000))
+    result = run.result
+    assert result.measured_j == 0
+    cpu = result.component("estimate:cpu")
+    assert cpu.method is Method.ESTIMATE and cpu.energy_j > 0 and cpu.uncertainty_j > 0
+    assert cpu.model  # names the model it used
+    assert any("estimate" in w for w in result.warnings)
+    document = result.to_dict()
+    assert document["measured_j"] == 0 and document["estimated_j"] == pytest.approx(
+        document["total_j"]
+    )
+    reasons = {s["sensor"]: s["reason"] for s in document["sensors"]}
+    assert "no powercap tree" in reasons["powercap"]
+
+
+def test_phase_outside_a_run_is_a_clear_error():
+    run = jouleflow.track()
+    phase = run.phase("x")
+    with pytest.raises(jouleflow.RunStateError, match="outside a running measurement"):
+        phase.__enter__()
