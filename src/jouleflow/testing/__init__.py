@@ -6,6 +6,7 @@ test runs exactly as it would on hardware.
 
 from __future__ import annotations
 
+from jouleflow.testing.nvml import FakeGpu, FakeNvmlBuildError, SimulatedNvml, compile_fake_nvml
 from jouleflow.testing.powercap import (
     FakePowercapTree,
     FakeZone,
@@ -20,13 +21,17 @@ from jouleflow.testing.traces import ConstantPower, PowerTrace, SquareWave
 
 __all__ = [
     "ConstantPower",
+    "FakeGpu",
+    "FakeNvmlBuildError",
     "FakePowercapTree",
     "FakeZone",
     "PowerTrace",
     "PowercapSimulator",
+    "SimulatedNvml",
     "SquareWave",
     "amd_zen",
     "build_powercap_tree",
+    "compile_fake_nvml",
     "laptop_with_psys",
     "single_socket",
     "two_socket_with_dram",
