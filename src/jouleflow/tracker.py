@@ -11,6 +11,8 @@ own run; the last one is ``function.jouleflow_run``).
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
 import os
 import platform
@@ -18,13 +20,13 @@ import socket
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from jouleflow.attribution.phases import PhaseLedger
+from jouleflow.attribution.phases import OpenPhase, PhaseLedger
 from jouleflow.config import MeterConfig
 from jouleflow.errors import RunStateError
 from jouleflow.records import (
@@ -39,8 +41,67 @@ from jouleflow.sampling.sampler import SampleCallback, Sampler, sample_interval_
 from jouleflow.sampling.timeline import Timeline
 from jouleflow.sensors.discovery import Discovery, open_sensors
 
+if TYPE_CHECKING:
+    from jouleflow.store.recorder import Recorder
+
+# Where a run is saved: a path, None or True for the default store (JOULEFLOW_DB, else the user
+# data folder), False for nowhere.
+DbOption = str | os.PathLike[str] | bool | None
+
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+class Phase:
+    """One occurrence of a named phase: a context manager, and afterwards its own figures."""
+
+    __slots__ = ("_open", "name", "run")
+
+    def __init__(self, run: Run, name: str) -> None:
+        self.run = run
+        self.name = name
+        self._open: OpenPhase | None = None
+
+    def __enter__(self) -> Phase:
+        self.run._open_phase(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.run._close_phase(self)
+
+    def close(self) -> None:
+        self.run._close_phase(self)
+
+    @property
+    def closed(self) -> bool:
+        return self._open is not None and self._open.end_ns is not None
+
+    @property
+    def duration_s(self) -> float:
+        handle = self._open
+        if handle is None or handle.end_ns is None:
+            raise RunStateError(f"phase {self.name!r} has not closed yet")
+        return (handle.end_ns - handle.start_ns) / 1e9
+
+    @property
+    def components_j(self) -> dict[str, float]:
+        """Energy of this occurrence per component (all domains, parts included)."""
+        handle = self._open
+        if handle is None or handle.end_cum is None:
+            raise RunStateError(f"phase {self.name!r} has not closed yet")
+        ids = (d.id for d in self.run.domains)
+        return {k: (b - a) / 1e6 for k, a, b in zip(ids, handle.start_cum, handle.end_cum)}
+
+    @property
+    def energy_j(self) -> float:
+        """Energy of this occurrence over the components that make up the total."""
+        in_total = {d.id for d in self.run.domains if d.in_total}
+        return sum(v for k, v in self.components_j.items() if k in in_total)
 
 
 class Run:
@@ -54,8 +115,10 @@ class Run:
         tags: dict[str, str] | None = None,
         command: tuple[str, ...] | None = None,
         on_sample: SampleCallback | None = None,
+        db: DbOption = None,
     ) -> None:
         self.name = name
+        self.db = db
         self.config = config or MeterConfig()
         self.tags = dict(tags or {})
         self.command = command
@@ -70,11 +133,13 @@ class Run:
         self._start_ns = 0
         self._started_at = ""
         self._result: RunResult | None = None
+        self._recorder: Recorder | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> Run:
         if self._meter is not None or self._result is not None:
             raise RunStateError("this run was already started; create a new one with track()")
+        recorder = self._open_recorder()  # first: a store that cannot be used stops nothing
         self._discovery = open_sensors(self.config)
         self._meter = Meter(self._discovery.opened)
         self._started_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
@@ -83,15 +148,33 @@ class Run:
         self.timeline.append(t_ns, cum)
         self._ledger = PhaseLedger(t_ns, cum)
         interval_ns = sample_interval_ns(self.config.interval_s, self._meter.domains)
-        self._sampler = Sampler(self._meter, self.timeline, interval_ns, self._on_sample)
+        on_sample = recorder.sample_callback(self._on_sample) if recorder else self._on_sample
+        self._sampler = Sampler(self._meter, self.timeline, interval_ns, on_sample)
+        if recorder is not None:
+            try:
+                recorder.begin(self.partial_result)
+            except BaseException:
+                self._meter.close()
+                recorder.store.close()
+                raise
+            self._recorder = recorder
         self._sampler.start()
         return self
+
+    def _open_recorder(self) -> Recorder | None:
+        if self.db is False:
+            return None
+        from jouleflow.store.recorder import Recorder
+
+        return Recorder.open(None if self.db is None or self.db is True else self.db)
 
     def stop(self, *, exit_code: int | None = None, status: str = "completed") -> RunResult:
         if self._result is not None:
             return self._result
         if self._meter is None or self._sampler is None or self._ledger is None:
             raise RunStateError("stop() before start(): call run.start() or use `with track()`")
+        if self._recorder is not None:
+            self._recorder.stop_flushing()
         self._sampler.stop()
         with self._lock:
             t_ns, cum = self._meter.snapshot()
@@ -99,7 +182,28 @@ class Run:
             self._ledger.finish(t_ns, cum)
         self._meter.close()
         self._result = self._build_result(t_ns, cum, exit_code, status)
+        if self._recorder is not None:
+            warning = self._recorder.finish(self._result)
+            if warning is not None:
+                warnings = (*self._result.warnings, warning)
+                self._result = dataclasses.replace(self._result, warnings=warnings)
         return self._result
+
+    def partial_result(self) -> RunResult:
+        """What was measured so far, as if the run stopped now (status ``running``); it goes on.
+
+        Phases still open count up to now, marked truncated. The run store flushes this.
+        """
+        if self._result is not None:
+            return self._result
+        meter, ledger = self._meter, self._ledger
+        if meter is None or ledger is None:
+            raise RunStateError("partial_result() before start()")
+        with self._lock:
+            t_ns, cum = meter.snapshot(edge=True)
+            ledger = copy.deepcopy(ledger)
+        ledger.finish(t_ns, cum)
+        return self._build_result(t_ns, cum, None, "running", ledger)
 
     def __enter__(self) -> Run:
         return self.start()
@@ -122,7 +226,9 @@ class Run:
 
         @functools.wraps(func)
         def measured(*args: P.args, **kwargs: P.kwargs) -> R:
-            run = Run(self.name or func.__qualname__, config=self.config, tags=self.tags)
+            run = Run(
+                self.name or func.__qualname__, config=self.config, tags=self.tags, db=self.db
+            )
             measured.jouleflow_run = run  # type: ignore[attr-defined]
             with run:
                 return func(*args, **kwargs)
@@ -130,26 +236,51 @@ class Run:
         return measured
 
     # -- phases -------------------------------------------------------------------------------
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
+    def phase(self, name: str) -> Phase:
         """A named window inside the run; phases nest and may overlap, in any thread.
 
         Its edges read the exact counters (RAPL, NVML energy) synchronously, so a phase's energy
         is a counter difference, not an interpolation; other domains hold their last power.
+        After it closes, the phase object knows its own energy (``energy_j``).
         """
+        return Phase(self, name)
+
+    def switch(self, current: Phase | None, name: str) -> Phase:
+        """Close ``current`` and open ``name`` at one instant (one edge, no gap between them)."""
+        meter, ledger = self._running(name)
+        with self._lock:
+            t_ns, cum = meter.snapshot(edge=True)
+            previous = current._open if current is not None else None
+            if previous is not None and previous.end_ns is not None:
+                previous = None  # already closed (e.g. by stop())
+            opened = Phase(self, name)
+            opened._open = ledger.switch(previous, name, t_ns, cum)
+        return opened
+
+    def _running(self, name: str) -> tuple[Meter, PhaseLedger]:
         meter, ledger = self._meter, self._ledger
         if meter is None or ledger is None or self._result is not None:
             raise RunStateError(f"phase {name!r} outside a running measurement")
+        return meter, ledger
+
+    def _open_phase(self, phase: Phase) -> None:
+        meter, ledger = self._running(phase.name)
         with self._lock:
             t_ns, cum = meter.snapshot(edge=True)
-            handle = ledger.open(name, t_ns, cum)
-        try:
-            yield
-        finally:
-            with self._lock:
-                if self._result is None:
-                    t_ns, cum = meter.snapshot(edge=True)
-                    ledger.close(handle, t_ns, cum)
+            phase._open = ledger.open(phase.name, t_ns, cum)
+
+    def _close_phase(self, phase: Phase) -> None:
+        with self._lock:
+            handle = phase._open
+            if (
+                self._result is None
+                and self._meter is not None
+                and self._ledger is not None
+                and handle is not None
+                and handle.end_ns is None
+            ):
+                t_ns, cum = self._meter.snapshot(edge=True)
+                self._ledger.close(handle, t_ns, cum)
 
     # -- results ------------------------------------------------------------------------------
     @property
@@ -166,6 +297,12 @@ class Run:
     def domains(self) -> tuple[Domain, ...]:
         return self._meter.domains if self._meter is not None else ()
 
+    @property
+    def store_path(self) -> Path | None:
+        """The run store this run is saved in, None when it is not saved."""
+        recorder = self._recorder
+        return recorder.store.path if recorder is not None and recorder.error is None else None
+
     def current_power_w(self) -> dict[str, float]:
         if self._meter is None:
             return {}
@@ -175,9 +312,15 @@ class Run:
         return self.result.to_dict()
 
     def _build_result(
-        self, end_ns: int, cum: tuple[float, ...], exit_code: int | None, status: str
+        self,
+        end_ns: int,
+        cum: tuple[float, ...],
+        exit_code: int | None,
+        status: str,
+        ledger: PhaseLedger | None = None,
     ) -> RunResult:
-        assert self._meter is not None and self._ledger is not None
+        ledger = ledger or self._ledger
+        assert self._meter is not None and ledger is not None
         assert self._discovery is not None and self._sampler is not None
         domains = self._meter.domains
         duration_s = max((end_ns - self._start_ns) / 1e9, 1e-9)
@@ -196,7 +339,7 @@ class Run:
                 windows_ns=tuple(t.windows_ns),
                 truncated=t.truncated,
             )
-            for t in self._ledger.totals.values()
+            for t in ledger.totals.values()
         )
         warnings = list(self._meter.errors)
         if not self._discovery.measured:
@@ -214,7 +357,7 @@ class Run:
             status=status,
             components=components,
             phases=phases,
-            unattributed_j={k: v / 1e6 for k, v in zip(ids, self._ledger.unattributed_uj)},
+            unattributed_j={k: v / 1e6 for k, v in zip(ids, ledger.unattributed_uj)},
             sensors=self._discovery.availability,
             warnings=tuple(warnings),
             host=host_info(self.config),
@@ -275,9 +418,14 @@ def track(
     *,
     tags: dict[str, str] | None = None,
     config: MeterConfig | None = None,
+    db: DbOption = None,
     **settings: Any,
 ) -> Run:
-    """A new run; ``settings`` are ``MeterConfig`` fields (``powercap_root``, ``interval_s``...)."""
+    """A new run; ``settings`` are ``MeterConfig`` fields (``powercap_root``, ``interval_s``...).
+
+    The run is saved in the run store at ``db`` (a path; None: ``JOULEFLOW_DB``, else the user
+    data folder; False: not saved), flushed while it runs, so a killed process leaves it readable.
+    """
     if config is not None and settings:
         raise TypeError("pass either config= or individual settings, not both")
-    return Run(name, config=config or MeterConfig(**settings), tags=tags)
+    return Run(name, config=config or MeterConfig(**settings), tags=tags, db=db)

@@ -18,10 +18,14 @@ MAX_WINDOWS_KEPT = 1000  # occurrences whose exact windows are kept per phase na
 
 
 @dataclass(slots=True)
-class _OpenPhase:
+class OpenPhase:
+    """One occurrence of a phase; ``end_ns``/``end_cum`` are set when it closes."""
+
     name: str
     start_ns: int
     start_cum: tuple[float, ...]
+    end_ns: int | None = None
+    end_cum: tuple[float, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -44,7 +48,7 @@ class PhaseLedger:
         self._n = len(cum)
         self._last_t = t_ns
         self._last_cum = cum
-        self._open: list[_OpenPhase] = []
+        self._open: list[OpenPhase] = []
         self.unattributed_uj = [0.0] * self._n
         self.totals: dict[str, PhaseTotals] = {}
 
@@ -57,21 +61,30 @@ class PhaseLedger:
             bucket[i] += cum[i] - self._last_cum[i]
         self._last_t, self._last_cum = t_ns, cum
 
-    def open(self, name: str, t_ns: int, cum: tuple[float, ...]) -> _OpenPhase:
+    def open(self, name: str, t_ns: int, cum: tuple[float, ...]) -> OpenPhase:
         self._advance(t_ns, cum)
         if name not in self.totals:
             self.totals[name] = PhaseTotals(
                 name, inclusive_uj=[0.0] * self._n, self_uj=[0.0] * self._n
             )
-        handle = _OpenPhase(name, t_ns, cum)
+        handle = OpenPhase(name, t_ns, cum)
         self._open.append(handle)
         return handle
 
+    def switch(
+        self, handle: OpenPhase | None, name: str, t_ns: int, cum: tuple[float, ...]
+    ) -> OpenPhase:
+        """Close ``handle`` and open ``name`` at the same instant: no gap between them."""
+        if handle is not None:
+            self.close(handle, t_ns, cum)
+        return self.open(name, t_ns, cum)
+
     def close(
-        self, handle: _OpenPhase, t_ns: int, cum: tuple[float, ...], *, truncated: bool = False
+        self, handle: OpenPhase, t_ns: int, cum: tuple[float, ...], *, truncated: bool = False
     ) -> None:
         self._advance(t_ns, cum)
         self._open.remove(handle)
+        handle.end_ns, handle.end_cum = t_ns, cum
         totals = self.totals[handle.name]
         totals.count += 1
         totals.duration_ns += t_ns - handle.start_ns

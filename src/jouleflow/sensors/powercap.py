@@ -137,19 +137,6 @@ def _domains_for(zones: list[_Zone]) -> list[tuple[_Zone, Domain]]:
     return result
 
 
-def _read_counter(path: bytes) -> int:
-    """One read of one counter file: open, read, close (~3 µs; sysfs makes each read fresh).
-
-    Opening each time, rather than ``pread`` on a kept descriptor, also reads files that are
-    replaced atomically, as simulators and some container runtimes do.
-    """
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return int(os.read(fd, 32))
-    finally:
-        os.close(fd)
-
-
 class PowercapSensor:
     """RAPL counters read straight from sysfs."""
 
@@ -157,7 +144,7 @@ class PowercapSensor:
 
     def __init__(self, root: str | os.PathLike[str] = DEFAULT_ROOT) -> None:
         self.root = Path(root)
-        self._paths: list[bytes] = []
+        self._fds: list[int] = []
         self._domains: tuple[Domain, ...] = ()
 
     def probe(self) -> Availability:
@@ -197,25 +184,30 @@ class PowercapSensor:
         return Availability(self.name, True, f"{len(names)} RAPL zones", domains=names)
 
     def open(self) -> tuple[Domain, ...]:
+        self.close()
         pairs = _domains_for(discover_zones(self.root))
-        paths = [os.fsencode(zone.path / "energy_uj") for zone, _ in pairs]
-        for path in paths:
+        for zone, _ in pairs:
+            path = zone.path / "energy_uj"
             try:
-                _read_counter(path)
+                fd = os.open(path, os.O_RDONLY)
+                self._fds.append(fd)
+                int(os.pread(fd, 32, 0))
             except PermissionError as err:
+                self.close()
                 raise SensorPermissionError(
-                    f"cannot read {os.fsdecode(path)}: permission denied",
+                    f"cannot read {path}: permission denied",
                     fix=PERMISSION_FIX.format(root=self.root),
                 ) from err
             except (OSError, ValueError) as err:
-                raise SensorError(f"cannot read RAPL counter {os.fsdecode(path)}: {err}") from err
-        self._paths = paths
+                self.close()
+                raise SensorError(f"cannot read RAPL counter {path}: {err}") from err
         self._domains = tuple(d for _, d in pairs)
         return self._domains
 
     def read(self) -> tuple[int, ...]:
+        """``pread`` at offset 0 on a kept descriptor: sysfs regenerates the value each time."""
         try:
-            return tuple(_read_counter(path) for path in self._paths)
+            return tuple([int(os.pread(fd, 32, 0)) for fd in self._fds])
         except (OSError, ValueError) as err:
             raise SensorError(f"RAPL counter read failed under {self.root}: {err}") from err
 
@@ -223,4 +215,6 @@ class PowercapSensor:
         return self.read()
 
     def close(self) -> None:
-        self._paths = []
+        for fd in self._fds:
+            os.close(fd)
+        self._fds.clear()

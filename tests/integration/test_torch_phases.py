@@ -1,0 +1,100 @@
+"""Phase attribution of a real CPU training loop against a sensor whose power follows the phase."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import jouleflow  # noqa: E402
+import jouleflow.torch  # noqa: E402
+from jouleflow.testing import single_socket  # noqa: E402
+from jouleflow.testing.phase_power import PhasePowerSimulator  # noqa: E402
+
+EPOCHS = 6
+WATTS = {"data": 20.0, "forward": 60.0, "backward": 90.0, "optimizer": 40.0, "other": 15.0}
+
+
+class SimulatedLoader(torch.utils.data.DataLoader):
+    """Tells the simulator when a batch has arrived; jouleflow watches this loader's class."""
+
+    sim: PhasePowerSimulator
+
+    def __iter__(self):
+        inner = super().__iter__()
+        while True:
+            try:
+                batch = next(inner)
+            except StopIteration:
+                self.sim.set_phase("other")
+                return
+            self.sim.set_phase("other")
+            yield batch
+
+
+def waiting_for_data(loader, sim):
+    """Tells the simulator the loop waits for data, before jouleflow's own edge sees it."""
+    iterator = iter(loader)
+    while True:
+        sim.set_phase("data")
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        yield batch
+
+
+def instrument(model, optimizer, sim):
+    """The simulator's hooks, registered before jouleflow's so they fire first at each edge."""
+
+    def forward_ends(module, args, output):
+        sim.set_phase("other")
+        output.register_hook(lambda grad: sim.set_phase("backward"))
+
+    model.register_forward_pre_hook(lambda module, args: sim.set_phase("forward"))
+    model.register_forward_hook(forward_ends)
+    optimizer.register_step_pre_hook(lambda *a: sim.set_phase("optimizer"))
+    optimizer.register_step_post_hook(lambda *a: sim.set_phase("other"))
+
+
+def test_phase_energies_match_a_phase_following_sensor(tmp_path):
+    tree = single_socket(tmp_path, dram=False)
+    torch.manual_seed(0)
+    data = torch.utils.data.TensorDataset(torch.randn(4096, 256), torch.randint(0, 10, (4096,)))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(256, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 10)
+    )
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    with PhasePowerSimulator(tree, WATTS, idle_w=10.0, tick_s=None) as sim:
+        loader = SimulatedLoader(data, batch_size=64)
+        loader.sim = sim
+        instrument(model, optimizer, sim)
+        with jouleflow.track(powercap_root=str(tree.root), gpus=False) as run:
+            watcher = jouleflow.torch.watch(model, optimizer, loader, run=run, layers=True)
+            for _ in range(EPOCHS):
+                for x, y in waiting_for_data(loader, sim):
+                    loss = torch.nn.functional.cross_entropy(model(x), y)
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+            watcher.close()
+            sim.set_phase(None)
+    result = run.result
+    package = "rapl:package-0"
+    assert result.phase("forward").count == EPOCHS * 64  # thousands of phase edges
+    for name in WATTS:
+        phase = result.phase(name)
+        truth_j = sim.energy_by_phase_j[name]
+        assert phase.self_energy_j[package] == pytest.approx(truth_j, rel=0.02), name
+    assert result.phase("optimizer").count == watcher.steps == EPOCHS * 64
+    assert result.phase("epoch").count == watcher.epochs == EPOCHS
+    # conservation: phases' self energy + unattributed = total, exactly
+    parts = sum(p.self_energy_j[package] for p in result.phases)
+    assert parts + result.unattributed_j[package] == pytest.approx(
+        result.component(package).energy_j, rel=1e-12
+    )
+    layers, rest_j = watcher.layers()
+    assert {layer.name for layer in layers} == {"0", "1", "2"}
+    assert layers[0].type == "Linear" and rest_j >= 0
+    forward_backward = result.phase("forward").self_total_j(result.total_ids) + result.phase(
+        "backward"
+    ).self_total_j(result.total_ids)
+    assert sum(layer.energy_j for layer in layers) + rest_j == pytest.approx(forward_backward)
