@@ -3,7 +3,9 @@
     jouleflow run -- python examples/train_small.py
 
 Trains a 3-layer MLP to classify synthetic clusters for a few epochs (a few seconds on a laptop).
-No downloads: the data is generated here.
+No downloads: the data is generated here. Two lines of jouleflow (``track`` and ``watch``) split
+the energy into data loading, forward, backward and optimizer phases and across the layers;
+under ``jouleflow run`` they join the measurement of the whole command.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import time
 
 import torch
 from torch import nn
+
+import jouleflow
+import jouleflow.torch
 
 
 def synthetic_clusters(
@@ -49,23 +54,26 @@ def main() -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
 
-    for epoch in range(args.epochs):
-        started = time.perf_counter()
-        correct = 0
-        for points, labels in loader:
-            logits = model(points)
-            loss = loss_fn(logits, labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            correct += int((logits.argmax(1) == labels).sum())
-        accuracy = correct / len(data)
-        print(
-            f"epoch {epoch}: loss {loss.item():.3f}, accuracy {accuracy:.1%}, "
-            f"{time.perf_counter() - started:.2f} s",
-            flush=True,
-        )
-
+    with jouleflow.track("train_small") as run:
+        watcher = jouleflow.torch.watch(model, optimizer, loader, run=run, layers=True)
+        for epoch in range(args.epochs):
+            started = time.perf_counter()
+            correct = 0
+            for points, labels in loader:
+                logits = model(points)
+                loss = loss_fn(logits, labels)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                correct += int((logits.argmax(1) == labels).sum())
+                run.count(samples=len(labels))
+            accuracy = correct / len(data)
+            print(
+                f"epoch {epoch}: loss {loss.item():.3f}, accuracy {accuracy:.1%}, "
+                f"{time.perf_counter() - started:.2f} s",
+                flush=True,
+            )
+        watcher.close()
 
 if __name__ == "__main__":
     main()

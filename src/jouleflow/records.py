@@ -128,6 +128,82 @@ class PhaseEnergy:
         return sum(v for k, v in self.self_energy_j.items() if k in ids)
 
 
+@dataclass(frozen=True, slots=True)
+class LayerEnergy:
+    """One module's share of a run's forward and backward energy (see ``layer_method``)."""
+
+    name: str
+    type: str
+    calls: int
+    forward_time_s: float
+    time_share: float  # of the forward phase's time
+    energy_j: float
+    flops: float | None = None
+    bytes_moved: float | None = None
+
+    @property
+    def j_per_flop(self) -> float | None:
+        return self.energy_j / self.flops if self.flops else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "calls": self.calls,
+            "forward_time_s": self.forward_time_s,
+            "time_share": self.time_share,
+            "energy_j": self.energy_j,
+            "flops": self.flops,
+            "bytes_moved": self.bytes_moved,
+            "j_per_flop": self.j_per_flop,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LayerEnergy:
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**fields)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerBreakdown:
+    """Layers ranked by energy, what no listed layer accounts for, and how it was done."""
+
+    layers: tuple[LayerEnergy, ...]
+    unattributed_j: float
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "unattributed_j": self.unattributed_j,
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LayerBreakdown:
+        return cls(
+            tuple(LayerEnergy.from_dict(x) for x in data["layers"]),
+            data["unattributed_j"],
+            data["method"],
+        )
+
+
+def phase_from_dict(data: dict[str, Any]) -> PhaseEnergy:
+    """The inverse of the ``phases[]`` entries of ``RunResult.to_dict``."""
+    return PhaseEnergy(
+        name=data["name"],
+        count=data["count"],
+        duration_s=data["duration_s"],
+        energy_j={k: v["energy_j"] for k, v in data["components"].items()},
+        self_energy_j={k: v["self_energy_j"] for k, v in data["components"].items()},
+        windows_ns=tuple((int(a), int(b)) for a, b in data.get("windows_ns", [])),
+        truncated=data.get("truncated", 0),
+    )
+
+
+J_PER_KWH = 3_600_000
+
+
 SCHEMA_VERSION = 1
 
 
@@ -151,6 +227,9 @@ class RunResult:
     sample_interval_s: float
     samples: int
     tags: dict[str, str] = field(default_factory=dict)
+    layers: LayerBreakdown | None = None
+    counts: dict[str, int] = field(default_factory=dict)  # samples, tokens... (run.count)
+    forecast: dict[str, Any] | None = None  # the latest forecast of the whole run, if any
 
     @property
     def duration_s(self) -> float:
@@ -192,6 +271,21 @@ class RunResult:
             if p.name == name:
                 return p
         raise KeyError(name)
+
+    def per_unit(self) -> dict[str, float]:
+        """J per counted unit, and kWh per 1,000 samples.
+
+        For an inference run that is "kWh per 1,000 inferences", the unit of Luccioni et al.
+        2024 ("Power Hungry Processing") and of the AI Energy Score.
+        """
+        figures: dict[str, float] = {}
+        for unit, count in self.counts.items():
+            if count > 0:
+                figures[f"j_per_{unit.removesuffix('s')}"] = self.total_j / count
+        samples = self.counts.get("samples", 0)
+        if samples > 0:
+            figures["kwh_per_1000_samples"] = self.total_j / samples * 1000 / J_PER_KWH
+        return figures
 
     def to_dict(self) -> dict[str, Any]:
         """The result document (docs/result-document.md), versioned by ``schema_version``."""
@@ -246,6 +340,10 @@ class RunResult:
             "host": dict(self.host),
             "sampling": {"interval_s": self.sample_interval_s, "samples": self.samples},
             "tags": dict(self.tags),
+            "layers": self.layers.to_dict() if self.layers is not None else None,
+            "counts": dict(self.counts),
+            "forecast": self.forecast,
+            "per_unit": self.per_unit(),
         }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from jouleflow.integrations.pytorch import LAYER_METHOD, LayerEnergy, Watcher, watch
+from jouleflow.attribution.forecast import Budget, BudgetExceeded, Forecast
+from jouleflow.integrations.pytorch import LAYER_METHOD, Watcher, watch
 
-__all__ = ["LAYER_METHOD", "LayerEnergy", "Watcher", "watch"]
+__all__ = ["LAYER_METHOD", "Budget", "BudgetExceeded", "Forecast", "Watcher", "watch"]

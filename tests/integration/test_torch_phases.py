@@ -6,7 +6,7 @@ torch = pytest.importorskip("torch")
 
 import jouleflow  # noqa: E402
 import jouleflow.torch  # noqa: E402
-from jouleflow.testing import single_socket  # noqa: E402
+from jouleflow.testing import ConstantPower, PowercapSimulator, single_socket  # noqa: E402
 from jouleflow.testing.phase_power import PhasePowerSimulator  # noqa: E402
 
 EPOCHS = 6
@@ -47,7 +47,8 @@ def instrument(model, optimizer, sim):
 
     def forward_ends(module, args, output):
         sim.set_phase("other")
-        output.register_hook(lambda grad: sim.set_phase("backward"))
+        if output.requires_grad:
+            output.register_hook(lambda grad: sim.set_phase("backward"))
 
     model.register_forward_pre_hook(lambda module, args: sim.set_phase("forward"))
     model.register_forward_hook(forward_ends)
@@ -68,7 +69,9 @@ def test_phase_energies_match_a_phase_following_sensor(tmp_path):
         loader.sim = sim
         instrument(model, optimizer, sim)
         with jouleflow.track(powercap_root=str(tree.root), gpus=False) as run:
-            watcher = jouleflow.torch.watch(model, optimizer, loader, run=run, layers=True)
+            watcher = jouleflow.torch.watch(
+                model, optimizer, loader, run=run, layers=True, flops=False
+            )
             for _ in range(EPOCHS):
                 for x, y in waiting_for_data(loader, sim):
                     loss = torch.nn.functional.cross_entropy(model(x), y)
@@ -91,10 +94,70 @@ def test_phase_energies_match_a_phase_following_sensor(tmp_path):
     assert parts + result.unattributed_j[package] == pytest.approx(
         result.component(package).energy_j, rel=1e-12
     )
-    layers, rest_j = watcher.layers()
-    assert {layer.name for layer in layers} == {"0", "1", "2"}
-    assert layers[0].type == "Linear" and rest_j >= 0
-    forward_backward = result.phase("forward").self_total_j(result.total_ids) + result.phase(
+    breakdown = result.layers
+    assert breakdown is not None and "measured time" in breakdown.method
+    assert {layer.name for layer in breakdown.layers} == {"0", "1", "2"}
+    assert breakdown.layers[0].type == "Linear" and breakdown.unattributed_j >= 0
+    ids = result.total_ids
+    forward_backward = result.phase("forward").self_total_j(ids) + result.phase(
         "backward"
-    ).self_total_j(result.total_ids)
-    assert sum(layer.energy_j for layer in layers) + rest_j == pytest.approx(forward_backward)
+    ).self_total_j(ids)
+    layer_sum = sum(x.energy_j for x in breakdown.layers)
+    assert layer_sum + breakdown.unattributed_j == pytest.approx(forward_backward)
+
+
+def test_layers_carry_flops_and_the_counting_pass_is_its_own_phase(tmp_path):
+    tree = single_socket(tmp_path, dram=False)
+    model = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 4))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    x, y = torch.randn(16, 32), torch.randint(0, 4, (16,))
+    with PowercapSimulator(tree, {"intel-rapl:0": ConstantPower(50.0)}):
+        with jouleflow.track(powercap_root=str(tree.root), gpus=False) as run:
+            watcher = jouleflow.torch.watch(model, optimizer, run=run, layers=True)
+            for _ in range(20):
+                loss = torch.nn.functional.cross_entropy(model(x), y)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            watcher.close()
+    result = run.result
+    first = next(layer for layer in result.layers.layers if layer.name == "0")
+    assert first.flops == 3 * 2 * 16 * 32 * 64  # forward 2·B·in·out; backward twice that
+    assert first.bytes_moved >= (32 * 64 + 64) * 4 + 16 * 32 * 4 + 16 * 64 * 4
+    assert first.j_per_flop > 0
+    assert result.phase("flop-count").count == 1  # the counting pass is visible, not hidden
+    assert result.phase("forward").count == 20
+    document = result.to_dict()
+    assert document["layers"]["layers"][0]["j_per_flop"] > 0
+
+
+def test_forecast_updates_per_epoch_and_a_budget_stops_training_cleanly(tmp_path):
+    tree = single_socket(tmp_path, dram=False)
+    model = torch.nn.Linear(8, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    data = torch.utils.data.TensorDataset(torch.randn(64, 8), torch.randint(0, 2, (64,)))
+    loader = torch.utils.data.DataLoader(data, batch_size=16)
+    budget = jouleflow.torch.Budget(max_kwh=1e-9, action="stop")  # certain to be exceeded
+    epochs_run = 0
+    with PowercapSimulator(tree, {"intel-rapl:0": ConstantPower(50.0)}):
+        with jouleflow.track(powercap_root=str(tree.root), gpus=False) as run:
+            watcher = jouleflow.torch.watch(
+                model, optimizer, loader, run=run, epochs=10, warmup_epochs=1, budget=budget
+            )
+            for _ in range(10):
+                for x, y in loader:
+                    loss = torch.nn.functional.cross_entropy(model(x), y)
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                epochs_run += 1
+            watcher.close()
+    # epoch 1 is warm-up, epoch 2 gives the first forecast, which exceeds the budget: the
+    # remaining passes over the DataLoader yield nothing
+    assert watcher.epochs == 2 and watcher.steps == 2 * 4
+    assert watcher.should_stop and watcher.budget_verdict.exceeded
+    forecast = run.result.forecast
+    assert forecast["units_done"] == 2 and forecast["units_total"] == 10
+    low, high = forecast["energy_interval_j"]
+    assert low <= forecast["predicted_total_energy_j"] <= high
+    assert forecast["budget"]["stopped_training"] is True

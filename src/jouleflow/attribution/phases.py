@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 MAX_WINDOWS_KEPT = 1000  # occurrences whose exact windows are kept per phase name
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # identity: two occurrences of one phase are different
 class OpenPhase:
     """One occurrence of a phase; ``end_ns``/``end_cum`` are set when it closes."""
 

@@ -14,7 +14,9 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
 FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
@@ -33,13 +35,13 @@ def exit_code_of(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-def run_child(argv: Sequence[str]) -> tuple[int, int | None]:
+def run_child(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[int, int | None]:
     """Run ``argv`` to completion; returns (exit code, signal that ended it or None).
 
     Raises FileNotFoundError / PermissionError when the command cannot be started.
     """
     received: list[int] = []
-    proc = subprocess.Popen(list(argv))
+    proc = subprocess.Popen(list(argv), env=env)
 
     def forward(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
@@ -56,3 +58,10 @@ def run_child(argv: Sequence[str]) -> tuple[int, int | None]:
             signal.signal(signum, handler)
     ended_by = -returncode if returncode < 0 else (received[0] if received else None)
     return exit_code_of(returncode), ended_by
+
+
+def read_child_results(folder: str) -> list[dict[str, Any]]:
+    """The result documents that ``track()`` runs inside the command left in ``folder``."""
+    import json
+
+    return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from jouleflow.cli.history import register_history
 from jouleflow.config import DEFAULT_INTERVAL_S, MeterConfig
 from jouleflow.errors import ConfigError, JouleflowError
 from jouleflow.records import RunResult
@@ -101,6 +103,9 @@ def cli() -> None:
     """Where does the energy go? Measure, attribute and explain energy use."""
 
 
+register_history(cli)  # runs, show, export, compare, rm, gc
+
+
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option(
     "--json",
@@ -111,6 +116,13 @@ def cli() -> None:
 @click.option("--name", default=None, help="A name for the run (default: the command).")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Label the run.")
 @click.option("--quiet", "-q", is_flag=True, help="Print no summary.")
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="JOULEFLOW_DB",
+    help="Save the run in this run store [default: runs.db in the user data folder].",
+)
+@click.option("--no-store", is_flag=True, help="Do not save the run in the run store.")
 @meter_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(
@@ -119,6 +131,8 @@ def run(
     name: str | None,
     tags: tuple[str, ...],
     quiet: bool,
+    db: Path | None,
+    no_store: bool,
     **meter: Any,
 ) -> None:
     """Measure COMMAND from start to end: jouleflow run -- python train.py
@@ -126,18 +140,29 @@ def run(
     The command's exit code becomes jouleflow's; its streams pass through untouched; the summary
     goes to stderr.
     """
-    from jouleflow.cli.child import run_child
-    from jouleflow.tracker import Run
+    import tempfile
 
+    from jouleflow.attribution.merge import merge_child_results
+    from jouleflow.cli.child import read_child_results, run_child
+    from jouleflow.tracker import CHILD_RESULTS_ENV, Run
+
+    config = _config(**meter)
     measurement = Run(
         name or Path(command[0]).name,
-        config=_config(**meter),
+        config=config,
         tags=_parse_tags(tags),
         command=command,
+        db=False if no_store else db,
     )
+    # A track() inside the command reports its phases and layers here; they join this run.
+    child_results = tempfile.mkdtemp(prefix="jouleflow-phases-")
+    measurement.add_contributor(
+        lambda result: merge_child_results(result, read_child_results(child_results))
+    )
+    child_env = {**os.environ, **config.to_env(), CHILD_RESULTS_ENV: child_results}
     measurement.start()
     try:
-        exit_code, ended_by = run_child(command)
+        exit_code, ended_by = run_child(command, env=child_env)
     except OSError as err:
         measurement.stop(exit_code=127, status="failed")
         raise ConfigError(
@@ -148,17 +173,28 @@ def run(
     else:
         status = "completed" if exit_code == 0 else "failed"
     result = measurement.stop(exit_code=exit_code, status=status)
-    _finish(result, json_path, quiet)
+    shutil.rmtree(child_results, ignore_errors=True)
+    _finish(result, json_path, quiet, store_path=measurement.store_path)
     sys.exit(exit_code)
 
 
-def _finish(result: RunResult, json_path: Path | None, quiet: bool) -> None:
+def _finish(
+    result: RunResult, json_path: Path | None, quiet: bool, *, store_path: Path | None = None
+) -> None:
     if json_path is not None:
         _write_json(json_path, result.to_dict())
     if not quiet:
         from jouleflow.report.terminal import render_run
 
-        render_run(result, _stderr_console())
+        console = _stderr_console()
+        render_run(result, console)
+        if store_path is not None:
+            console.print(
+                f"saved as run {result.run_id[:8]} in {store_path}"
+                f" (jouleflow show {result.run_id[:8]})",
+                markup=False,
+                highlight=False,
+            )
 
 
 @cli.command()

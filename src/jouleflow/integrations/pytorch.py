@@ -25,42 +25,32 @@ edge so GPU energy lands in the phase that queued it, at the cost of removing CP
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from jouleflow.attribution.forecast import Budget, BudgetVerdict, Forecast, Forecaster
+from jouleflow.records import LayerBreakdown, LayerEnergy, RunResult
 from jouleflow.tracker import Phase, Run
 
+_log = logging.getLogger("jouleflow")
+
 TRAINING_PHASES = ("data", "forward", "backward", "optimizer", "other")
-
-
-@dataclass(frozen=True, slots=True)
-class LayerEnergy:
-    """One module's share of the forward and backward energy, by its measured forward time."""
-
-    name: str
-    type: str
-    calls: int
-    forward_time_s: float
-    time_share: float  # of the forward phase's time
-    energy_j: float  # forward + backward shares
-    flops: float | None = None
-    bytes_moved: float | None = None
-
-    @property
-    def j_per_flop(self) -> float | None:
-        return self.energy_j / self.flops if self.flops else None
 
 
 LAYER_METHOD = (
     "each module's share of the forward phase's energy is its share of the forward phase's "
     "measured time (module pre/post hooks); the backward phase is split by the same shares, "
     "since backward hooks would break in-place operations; time spent outside the listed "
-    "modules stays unattributed"
+    "modules stays unattributed. FLOPs and bytes come from one extra forward pass under "
+    "torch.utils.flop_counter.FlopCounterMode (phase 'flop-count'), backward FLOPs from the "
+    "usual 2x forward for matrix products; bytes are a lower bound (parameters read once, "
+    "inputs read and outputs written, no cache effects)"
 )
 
 
@@ -77,13 +67,25 @@ def _first_grad_tensor(output: Any) -> torch.Tensor | None:
     return None
 
 
+_CONTAINERS = (nn.ModuleList, nn.ModuleDict)
+
+
 def layer_modules(model: nn.Module, depth: int) -> dict[str, nn.Module]:
-    """Disjoint modules to time: those at ``depth``, plus shallower leaves."""
+    """Disjoint modules to time: those at ``depth``, plus shallower leaves.
+
+    ``ModuleList`` and ``ModuleDict`` are never called themselves, so they do not count as a
+    level: GPT-2's blocks (``transformer.h.0``) are at depth 2 like ``transformer.wte``.
+    """
+    modules = dict(model.named_modules())
     chosen: dict[str, nn.Module] = {}
-    for name, module in model.named_modules():
-        if not name:
+    for name, module in modules.items():
+        if not name or isinstance(module, _CONTAINERS):
             continue
-        level = name.count(".") + 1
+        parts = name.split(".")
+        level = sum(
+            not isinstance(modules[".".join(parts[: k + 1])], _CONTAINERS)
+            for k in range(len(parts))
+        )
         if level == depth or (level < depth and not any(True for _ in module.children())):
             chosen[name] = module
     return chosen
@@ -102,8 +104,17 @@ class Watcher:
         layers: bool = False,
         depth: int = 2,
         sync: bool = False,
+        flops: bool = True,
+        epochs: int | None = None,
+        warmup_epochs: int = 1,
+        budget: Budget | None = None,
     ) -> None:
         self.run = run
+        self.forecaster = Forecaster(epochs, warmup_units=warmup_epochs) if epochs else None
+        self.forecast: Forecast | None = None
+        self.budget = budget
+        self.budget_verdict: BudgetVerdict | None = None
+        self.should_stop = False
         self.model = model
         self.sync = sync and torch.cuda.is_available()
         self.steps = 0
@@ -117,16 +128,24 @@ class Watcher:
         self.layer_time_ns: dict[str, int] = {}
         self.layer_calls: dict[str, int] = {}
         self.layer_types: dict[str, str] = {}
-        self._handles.append(model.register_forward_pre_hook(self._forward_starts))
+        self._handles.append(
+            model.register_forward_pre_hook(self._forward_starts, with_kwargs=True)
+        )
         self._handles.append(model.register_forward_hook(self._forward_ends))
         if optimizer is not None:
             self._handles.append(optimizer.register_step_pre_hook(self._step_starts))
             self._handles.append(optimizer.register_step_post_hook(self._step_ends))
         if dataloader is not None:
             self._watch_dataloader(dataloader)
+        self.depth = depth
+        self.costs: Any = None
+        self._count_flops = layers and flops
+        self._counting = False
         if layers:
             for name, module in layer_modules(model, depth).items():
                 self._time_layer(name, module)
+            run.add_contributor(self._add_layers)
+        run.add_contributor(self._add_forecast)
 
     # -- the state machine --------------------------------------------------------------------
     def enter(self, name: str) -> None:
@@ -146,10 +165,34 @@ class Watcher:
             self._phase = None
             self.current = None
 
-    def _forward_starts(self, module: nn.Module, args: Any) -> None:
+    def _forward_starts(self, module: nn.Module, args: Any, kwargs: Any) -> None:
+        if self._counting:
+            return
+        if self._count_flops:
+            self._count_flops = False
+            self._measure_costs(args, kwargs)
         self.enter("forward")
 
+    def _measure_costs(self, args: Any, kwargs: Any) -> None:
+        """One extra forward under FlopCounterMode, in its own phase so its energy is visible."""
+        from jouleflow.integrations.flops import count_module_costs
+
+        previous = self.current
+        self.enter("flop-count")
+        self._counting = True
+        try:
+            with torch.no_grad():
+                self.costs = count_module_costs(
+                    self.model, lambda: self.model(*args, **kwargs), self.depth
+                )
+        finally:
+            self._counting = False
+        if previous is not None:
+            self.enter(previous)
+
     def _forward_ends(self, module: nn.Module, args: Any, output: Any) -> None:
+        if self._counting:
+            return
         self.enter("other")
         if torch.is_grad_enabled():
             tensor = _first_grad_tensor(output)
@@ -182,6 +225,8 @@ class Watcher:
     def _iterate(self, iterator: Iterator[Any]) -> Iterator[Any]:
         if self._epoch is not None:  # the previous pass was abandoned early
             self._end_epoch()
+        if self.should_stop:  # over budget with action="stop": the loop ends cleanly
+            return
         self._epoch = self.run.phase("epoch")
         self._epoch.__enter__()
         try:
@@ -200,8 +245,24 @@ class Watcher:
     def _end_epoch(self) -> None:
         if self._epoch is not None:
             self._epoch.__exit__(None, None, None)
-            self._epoch = None
+            epoch, self._epoch = self._epoch, None
             self.epochs += 1
+            if self.forecaster is not None and self.epochs <= self.forecaster.total_units:
+                self._update_forecast(epoch.energy_j, epoch.duration_s)
+
+    def _update_forecast(self, energy_j: float, duration_s: float) -> None:
+        """Predict the whole run after each epoch; check the budget against the prediction."""
+        assert self.forecaster is not None
+        forecast = self.forecaster.observe(energy_j, duration_s)
+        if forecast is None:
+            return
+        self.forecast = forecast
+        if self.budget is not None:
+            self.budget_verdict = self.budget.check(forecast)
+            if self.budget_verdict.exceeded:
+                _log.warning("jouleflow: %s", self.budget_verdict.message)
+                if self.budget.action == "stop":
+                    self.should_stop = True
 
     # -- layers -------------------------------------------------------------------------------
     def _time_layer(self, name: str, module: nn.Module) -> None:
@@ -211,33 +272,30 @@ class Watcher:
         self.layer_types[name] = type(module).__name__
 
         def pre(mod: nn.Module, args: Any) -> None:
-            started.append(time.perf_counter_ns())
+            if not self._counting:
+                started.append(time.perf_counter_ns())
 
         def post(mod: nn.Module, args: Any, output: Any) -> None:
-            if started:
+            if started and not self._counting:
                 self.layer_time_ns[name] += time.perf_counter_ns() - started.pop()
                 self.layer_calls[name] += 1
 
         self._handles.append(module.register_forward_pre_hook(pre))
         self._handles.append(module.register_forward_hook(post))
 
-    def layers(self, costs: Any = None) -> tuple[list[LayerEnergy], float]:
-        """Layer energies ranked, and the forward+backward energy left unattributed (J).
-
-        ``costs`` (from ``jouleflow.integrations.flops.count_module_costs``) adds FLOPs and
-        bytes per module when given.
-        """
-        result = self.run.result
+    def layers(self, result: RunResult | None = None) -> LayerBreakdown:
+        """Layer energies ranked, and the forward+backward energy no listed layer accounts for."""
+        result = result or self.run.result
         ids = result.total_ids
         forward = next((p for p in result.phases if p.name == "forward"), None)
-        if forward is None or forward.duration_s <= 0:
-            return [], 0.0
         backward = next((p for p in result.phases if p.name == "backward"), None)
+        if forward is None or forward.duration_s <= 0:
+            return LayerBreakdown((), 0.0, LAYER_METHOD)
         energy_j = forward.self_total_j(ids) + (backward.self_total_j(ids) if backward else 0.0)
         rows = []
         for name, time_ns in self.layer_time_ns.items():
             share = time_ns / 1e9 / forward.duration_s
-            module_costs = costs.modules.get(name) if costs is not None else None
+            cost = self.costs.modules.get(name) if self.costs is not None else None
             rows.append(
                 LayerEnergy(
                     name=name,
@@ -246,12 +304,28 @@ class Watcher:
                     forward_time_s=time_ns / 1e9,
                     time_share=share,
                     energy_j=energy_j * share,
-                    flops=module_costs.total_flops if module_costs else None,
-                    bytes_moved=module_costs.bytes_moved if module_costs else None,
+                    flops=cost.forward_flops * 3 if cost is not None else None,
+                    bytes_moved=cost.bytes_moved if cost is not None else None,
                 )
             )
         rows.sort(key=lambda r: r.energy_j, reverse=True)
-        return rows, energy_j - sum(r.energy_j for r in rows)
+        rest_j = energy_j - sum(r.energy_j for r in rows)
+        return LayerBreakdown(tuple(rows), rest_j, LAYER_METHOD)
+
+    def _add_layers(self, result: RunResult) -> RunResult:
+        return dataclasses.replace(result, layers=self.layers(result))
+
+    def _add_forecast(self, result: RunResult) -> RunResult:
+        if self.forecast is None:
+            return result
+        forecast = dataclasses.asdict(self.forecast)
+        if self.budget_verdict is not None:
+            forecast["budget"] = {
+                "exceeded": self.budget_verdict.exceeded,
+                "message": self.budget_verdict.message,
+                "stopped_training": self.should_stop,
+            }
+        return dataclasses.replace(result, forecast=forecast)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def close(self) -> None:
@@ -275,8 +349,30 @@ def watch(
     layers: bool = False,
     depth: int = 2,
     sync: bool = False,
+    flops: bool = True,
+    epochs: int | None = None,
+    warmup_epochs: int = 1,
+    budget: Budget | None = None,
 ) -> Watcher:
-    """Attribute ``run``'s energy to training phases (and layers) of this model."""
+    """Attribute ``run``'s energy to training phases (and, with ``layers``, to modules).
+
+    With ``epochs`` (the planned number), each finished epoch updates ``watcher.forecast`` of
+    the whole run's energy and duration; with a ``budget`` the forecast is checked against it
+    and, when ``budget.action == "stop"``, the DataLoader yields nothing more once it is
+    exceeded, so the training loop ends cleanly.
+    """
     if not run.running:
         raise RuntimeError("watch() needs a running measurement: call it inside `with track()`")
-    return Watcher(run, model, optimizer, dataloader, layers=layers, depth=depth, sync=sync)
+    return Watcher(
+        run,
+        model,
+        optimizer,
+        dataloader,
+        layers=layers,
+        depth=depth,
+        sync=sync,
+        flops=flops,
+        epochs=epochs,
+        warmup_epochs=warmup_epochs,
+        budget=budget,
+    )

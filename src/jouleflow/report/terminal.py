@@ -58,6 +58,17 @@ def render_run(result: RunResult, console: Console) -> None:
     console.print(table)
     if result.phases:
         render_phases(result, console)
+    if result.layers is not None and result.layers.layers:
+        render_layers(result, console)
+    per_unit = result.per_unit()
+    if per_unit:
+        parts = [
+            f"{v:.4g} kWh per 1,000 samples" if k == "kwh_per_1000_samples"
+            else f"{v:.4g} J per {k.removeprefix('j_per_')}"
+            for k, v in per_unit.items()
+        ]
+        counted = ", ".join(f"{n:,} {unit}" for unit, n in result.counts.items())
+        console.print(f"per unit ({counted}): " + " · ".join(parts), markup=False)
     for warning in result.warnings:
         console.print("note: " + warning, markup=False, style="yellow")
 
@@ -90,6 +101,31 @@ def render_phases(result: RunResult, console: Console) -> None:
         f"{unattributed / total_j:.1%}" if total_j > 0 else "-",
     )
     console.print(table)
+
+
+def render_layers(result: RunResult, console: Console, top: int = 8) -> None:
+    from rich.table import Table
+
+    breakdown = result.layers
+    assert breakdown is not None
+    table = Table(title=f"top layers (forward + backward, {len(breakdown.layers)} timed)",
+                  title_justify="left")
+    for column in ("layer", "type", "energy", "time share", "GFLOP", "J/GFLOP"):
+        table.add_column(column, justify="left" if column in ("layer", "type") else "right")
+    for layer in breakdown.layers[:top]:
+        j_per_flop = layer.j_per_flop
+        table.add_row(
+            layer.name,
+            layer.type,
+            format_energy(layer.energy_j),
+            f"{layer.time_share:.1%}",
+            f"{layer.flops / 1e9:.3f}" if layer.flops else "-",
+            f"{j_per_flop * 1e9:.3g}" if j_per_flop else "-",
+        )
+    table.add_row("(not in any listed layer)", "", format_energy(breakdown.unattributed_j), "",
+                  "", "")
+    console.print(table)
+    console.print("method: " + breakdown.method, markup=False, style="dim")
 
 
 def render_doctor(availability: tuple[Availability, ...], console: Console) -> None:

@@ -1,0 +1,101 @@
+"""What one phase costs: entering and leaving ``run.phase("x")`` inside a running ``track()``.
+
+Each enter and each exit reads the exact counters synchronously (here the three RAPL files of a
+simulated one-socket tree, its simulator in another process), so a mark is two edge readings plus
+the bookkeeping. Timed in batches of empty ``with run.phase("x"): pass`` blocks, alternated
+with batches of the baseline, an empty ``contextlib.contextmanager`` (the cheapest way to write a
+phase-like block in Python); the figure is the median per mark (enter and exit) over the batches.
+The run store is off: phases do not touch it.
+
+    .venv/bin/python bench/phase_mark.py [--quick | --long] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+from _common import (
+    Figure,
+    finish,
+    fmt,
+    median,
+    parse_args,
+    scratch_dir,
+    simulated_socket,
+    store_option,
+    use_scratch_store,
+)
+
+BATCHES = {"quick": 7, "default": 21, "long": 51}
+MARKS_PER_BATCH = 1000
+TARGET_US = 10.0
+
+
+@contextmanager
+def _empty() -> Iterator[None]:
+    yield
+
+
+def _per_mark_us(block: Callable[[], AbstractContextManager[object]], n: int) -> float:
+    begin = time.perf_counter_ns()
+    for _ in range(n):
+        with block():
+            pass
+    return (time.perf_counter_ns() - begin) / n / 1e3
+
+
+def measure(batches: int) -> list[Figure]:
+    import jouleflow
+
+    with scratch_dir() as tmp, simulated_socket(Path(tmp)) as root:
+        use_scratch_store(Path(tmp))
+        run = jouleflow.track(powercap_root=str(root), **store_option(False)).start()
+        try:
+
+            def phase() -> AbstractContextManager[object]:
+                return run.phase("x")
+
+            _per_mark_us(phase, 200), _per_mark_us(_empty, 200)  # warm up
+            marks, empty = [], []
+            for _ in range(batches):
+                marks.append(_per_mark_us(phase, MARKS_PER_BATCH))
+                empty.append(_per_mark_us(_empty, MARKS_PER_BATCH))
+            edge_domains = [d.id for d in run.domains if d.edge_read]
+        finally:
+            result = run.stop()
+    value, base = median(marks), median(empty)
+    return [
+        Figure(
+            key="cost.phase_mark",
+            title="phase mark: enter + exit of run.phase()",
+            unit="µs",
+            value=value,
+            baseline=base,
+            baseline_label="an empty contextlib.contextmanager, enter + exit",
+            ratio=value / base,
+            ratio_label="per mark ÷ per empty context manager",
+            target=TARGET_US,
+            details=[
+                f"{batches} batches of {MARKS_PER_BATCH} marks, alternated with the baseline; "
+                f"per mark: median {fmt(value)} µs, fastest batch {fmt(min(marks))} µs, "
+                f"slowest {fmt(max(marks))} µs",
+                f"each edge reads {len(edge_domains)} counters synchronously "
+                f"({', '.join(edge_domains)}); the sampler ran meanwhile "
+                f"({result.samples} samples)",
+                f"phase 'x' recorded {result.phase('x').count} times",
+            ],
+            group="cost",
+        )
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(__doc__.splitlines()[0], argv)
+    finish(measure(BATCHES[args.mode]), args)
+
+
+if __name__ == "__main__":
+    main()
