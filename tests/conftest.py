@@ -32,3 +32,11 @@ def simulated_nvml(
     yield make
     for sim in reversed(made):
         sim.__exit__(None, None, None)
+
+
+@pytest.fixture(autouse=True)
+def run_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Runs are saved by default: each test saves into its own store, never the user's."""
+    path = tmp_path_factory.mktemp("store") / "runs.db"
+    monkeypatch.setenv("JOULEFLOW_DB", str(path))
+    return path

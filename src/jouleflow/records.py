@@ -230,6 +230,7 @@ class RunResult:
     layers: LayerBreakdown | None = None
     counts: dict[str, int] = field(default_factory=dict)  # samples, tokens... (run.count)
     forecast: dict[str, Any] | None = None  # the latest forecast of the whole run, if any
+    carbon: dict[str, Any] | None = None  # jouleflow.carbon's assessment, when one was made
 
     @property
     def duration_s(self) -> float:
@@ -343,6 +344,7 @@ class RunResult:
             "layers": self.layers.to_dict() if self.layers is not None else None,
             "counts": dict(self.counts),
             "forecast": self.forecast,
+            "carbon": self.carbon,
             "per_unit": self.per_unit(),
         }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -13,6 +14,8 @@ from typing import Any, TypeVar
 
 import click
 
+from jouleflow.cli.carbon import LoadedRun, carbon_options, load_result_file
+from jouleflow.cli.carbon import register as register_carbon
 from jouleflow.cli.history import register_history
 from jouleflow.config import DEFAULT_INTERVAL_S, MeterConfig
 from jouleflow.errors import ConfigError, JouleflowError
@@ -106,6 +109,27 @@ def cli() -> None:
 register_history(cli)  # runs, show, export, compare, rm, gc
 
 
+def _load_for_carbon(ref: str) -> LoadedRun:
+    """``jouleflow carbon RUN``: a result file, or a run in the store (id, prefix, ``last``).
+
+    From the store the samples come too, so a time series weighs energy by when it was used.
+    """
+    if Path(ref).is_file():
+        return load_result_file(ref)
+    from jouleflow.carbon import energy_timeline
+    from jouleflow.store import RunStore
+
+    with RunStore.open(None) as store:
+        stored = store.resolve(ref)
+        result = store.result(stored)
+        domain_ids, samples = store.samples(stored)
+    timeline = energy_timeline(samples, result, domain_ids)
+    return LoadedRun(result, result.to_dict(), timeline)
+
+
+register_carbon(cli, load_run=_load_for_carbon)
+
+
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option(
     "--json",
@@ -124,6 +148,7 @@ register_history(cli)  # runs, show, export, compare, rm, gc
 )
 @click.option("--no-store", is_flag=True, help="Do not save the run in the run store.")
 @meter_options
+@carbon_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(
     command: tuple[str, ...],
@@ -133,6 +158,7 @@ def run(
     quiet: bool,
     db: Path | None,
     no_store: bool,
+    carbon: Any,
     **meter: Any,
 ) -> None:
     """Measure COMMAND from start to end: jouleflow run -- python train.py
@@ -145,6 +171,8 @@ def run(
     from jouleflow.attribution.merge import merge_child_results
     from jouleflow.cli.child import read_child_results, run_child
     from jouleflow.tracker import CHILD_RESULTS_ENV, Run
+
+    from jouleflow.carbon import assess, energy_timeline
 
     config = _config(**meter)
     measurement = Run(
@@ -159,6 +187,15 @@ def run(
     measurement.add_contributor(
         lambda result: merge_child_results(result, read_child_results(child_results))
     )
+    assessments: list[Any] = []
+
+    def add_carbon(result: RunResult) -> RunResult:
+        """Weigh the energy by when it was used (the timeline), not by its average."""
+        timeline = energy_timeline(measurement.timeline, result)
+        assessments.append(assess(result, carbon, energy_timeline=timeline))
+        return dataclasses.replace(result, carbon=assessments[-1].to_dict())
+
+    measurement.add_contributor(add_carbon)
     child_env = {**os.environ, **config.to_env(), CHILD_RESULTS_ENV: child_results}
     measurement.start()
     try:
@@ -174,12 +211,18 @@ def run(
         status = "completed" if exit_code == 0 else "failed"
     result = measurement.stop(exit_code=exit_code, status=status)
     shutil.rmtree(child_results, ignore_errors=True)
-    _finish(result, json_path, quiet, store_path=measurement.store_path)
+    _finish(result, json_path, quiet, store_path=measurement.store_path,
+            carbon=assessments[-1] if assessments else None)
     sys.exit(exit_code)
 
 
 def _finish(
-    result: RunResult, json_path: Path | None, quiet: bool, *, store_path: Path | None = None
+    result: RunResult,
+    json_path: Path | None,
+    quiet: bool,
+    *,
+    store_path: Path | None = None,
+    carbon: Any = None,
 ) -> None:
     if json_path is not None:
         _write_json(json_path, result.to_dict())
@@ -188,6 +231,10 @@ def _finish(
 
         console = _stderr_console()
         render_run(result, console)
+        if carbon is not None:
+            from jouleflow.carbon.render import render_carbon
+
+            render_carbon(carbon, console)
         if store_path is not None:
             console.print(
                 f"saved as run {result.run_id[:8]} in {store_path}"

@@ -84,6 +84,8 @@ def result_from_document(doc: Mapping[str, Any], *, status: str | None = None) -
         tags={k: str(v) for k, v in doc.get("tags", {}).items()},
         layers=LayerBreakdown.from_dict(layers) if layers else None,
         counts={k: int(v) for k, v in (doc.get("counts") or {}).items()},
+        forecast=doc.get("forecast"),
+        carbon=doc.get("carbon"),
     )
 
 
