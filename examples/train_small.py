@@ -75,5 +75,6 @@ def main() -> None:
             )
         watcher.close()
 
+
 if __name__ == "__main__":
     main()

@@ -111,15 +111,17 @@ def test_layers_carry_flops_and_the_counting_pass_is_its_own_phase(tmp_path):
     model = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 4))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     x, y = torch.randn(16, 32), torch.randint(0, 4, (16,))
-    with PowercapSimulator(tree, {"intel-rapl:0": ConstantPower(50.0)}):
-        with jouleflow.track(powercap_root=str(tree.root), gpus=False) as run:
-            watcher = jouleflow.torch.watch(model, optimizer, run=run, layers=True)
-            for _ in range(20):
-                loss = torch.nn.functional.cross_entropy(model(x), y)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-            watcher.close()
+    with (
+        PowercapSimulator(tree, {"intel-rapl:0": ConstantPower(50.0)}),
+        jouleflow.track(powercap_root=str(tree.root), gpus=False) as run,
+    ):
+        watcher = jouleflow.torch.watch(model, optimizer, run=run, layers=True)
+        for _ in range(20):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        watcher.close()
     result = run.result
     first = next(layer for layer in result.layers.layers if layer.name == "0")
     assert first.flops == 3 * 2 * 16 * 32 * 64  # forward 2·B·in·out; backward twice that
@@ -139,19 +141,21 @@ def test_forecast_updates_per_epoch_and_a_budget_stops_training_cleanly(tmp_path
     loader = torch.utils.data.DataLoader(data, batch_size=16)
     budget = jouleflow.torch.Budget(max_kwh=1e-9, action="stop")  # certain to be exceeded
     epochs_run = 0
-    with PowercapSimulator(tree, {"intel-rapl:0": ConstantPower(50.0)}):
-        with jouleflow.track(powercap_root=str(tree.root), gpus=False) as run:
-            watcher = jouleflow.torch.watch(
-                model, optimizer, loader, run=run, epochs=10, warmup_epochs=1, budget=budget
-            )
-            for _ in range(10):
-                for x, y in loader:
-                    loss = torch.nn.functional.cross_entropy(model(x), y)
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-                epochs_run += 1
-            watcher.close()
+    with (
+        PowercapSimulator(tree, {"intel-rapl:0": ConstantPower(50.0)}),
+        jouleflow.track(powercap_root=str(tree.root), gpus=False) as run,
+    ):
+        watcher = jouleflow.torch.watch(
+            model, optimizer, loader, run=run, epochs=10, warmup_epochs=1, budget=budget
+        )
+        for _ in range(10):
+            for x, y in loader:
+                loss = torch.nn.functional.cross_entropy(model(x), y)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            epochs_run += 1
+        watcher.close()
     # epoch 1 is warm-up, epoch 2 gives the first forecast, which exceeds the budget: the
     # remaining passes over the DataLoader yield nothing
     assert watcher.epochs == 2 and watcher.steps == 2 * 4

@@ -12,10 +12,10 @@ import jouleflow
 from jouleflow.records import ComponentKind, Method
 from jouleflow.testing import FakeGpu
 
-COUNTER_GPU = FakeGpu("NVIDIA H100 80GB HBM3", "GPU-11111111-aaaa", has_energy_counter=True,
-                      watts=300.0)
-POWER_ONLY_GPU = FakeGpu("Tesla K80", "GPU-22222222-bbbb", has_energy_counter=False,
-                         watts=120.0)
+COUNTER_GPU = FakeGpu(
+    "NVIDIA H100 80GB HBM3", "GPU-11111111-aaaa", has_energy_counter=True, watts=300.0
+)
+POWER_ONLY_GPU = FakeGpu("Tesla K80", "GPU-22222222-bbbb", has_energy_counter=False, watts=120.0)
 
 
 @pytest.fixture
@@ -44,16 +44,34 @@ def test_each_gpu_reports_its_method_and_matches_the_truth(two_gpus, tmp_path):
 
 
 def test_cuda_visible_devices_by_uuid_limits_the_run(two_gpus, tmp_path):
-    env = {**os.environ, **two_gpus.env, "CUDA_VISIBLE_DEVICES": "GPU-22222222",
-           "JOULEFLOW_POWERCAP_ROOT": str(tmp_path)}
+    env = {
+        **os.environ,
+        **two_gpus.env,
+        "CUDA_VISIBLE_DEVICES": "GPU-22222222",
+        "JOULEFLOW_POWERCAP_ROOT": str(tmp_path),
+    }
     out = tmp_path / "r.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "jouleflow", "run", "--json", str(out), "--", sys.executable,
-         "-c", "import time; time.sleep(0.3)"],
-        capture_output=True, text=True, env=env, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "jouleflow",
+            "run",
+            "--json",
+            str(out),
+            "--",
+            sys.executable,
+            "-c",
+            "import time; time.sleep(0.3)",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     gpus = [c for c in json.loads(out.read_text())["components"] if c["kind"] == "gpu"]
     assert [(g["id"], g["uuid"], g["method"]) for g in gpus] == [
-        ("nvml:1", POWER_ONLY_GPU.uuid, "power_integration")]
+        ("nvml:1", POWER_ONLY_GPU.uuid, "power_integration")
+    ]
     assert "Tesla K80" in proc.stderr

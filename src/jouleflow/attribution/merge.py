@@ -12,8 +12,8 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from jouleflow.records import LayerBreakdown, PhaseEnergy, RunResult, phase_from_dict
 from jouleflow.attribution.phases import MAX_WINDOWS_KEPT
+from jouleflow.records import LayerBreakdown, PhaseEnergy, RunResult, phase_from_dict
 
 
 def _add(a: PhaseEnergy, b: PhaseEnergy) -> PhaseEnergy:

@@ -169,10 +169,9 @@ def run(
     import tempfile
 
     from jouleflow.attribution.merge import merge_child_results
+    from jouleflow.carbon import assess, energy_timeline
     from jouleflow.cli.child import read_child_results, run_child
     from jouleflow.tracker import CHILD_RESULTS_ENV, Run
-
-    from jouleflow.carbon import assess, energy_timeline
 
     config = _config(**meter)
     measurement = Run(
@@ -211,8 +210,13 @@ def run(
         status = "completed" if exit_code == 0 else "failed"
     result = measurement.stop(exit_code=exit_code, status=status)
     shutil.rmtree(child_results, ignore_errors=True)
-    _finish(result, json_path, quiet, store_path=measurement.store_path,
-            carbon=assessments[-1] if assessments else None)
+    _finish(
+        result,
+        json_path,
+        quiet,
+        store_path=measurement.store_path,
+        carbon=assessments[-1] if assessments else None,
+    )
     sys.exit(exit_code)
 
 

@@ -63,7 +63,8 @@ def render_run(result: RunResult, console: Console) -> None:
     per_unit = result.per_unit()
     if per_unit:
         parts = [
-            f"{v:.4g} kWh per 1,000 samples" if k == "kwh_per_1000_samples"
+            f"{v:.4g} kWh per 1,000 samples"
+            if k == "kwh_per_1000_samples"
             else f"{v:.4g} J per {k.removeprefix('j_per_')}"
             for k, v in per_unit.items()
         ]
@@ -108,8 +109,10 @@ def render_layers(result: RunResult, console: Console, top: int = 8) -> None:
 
     breakdown = result.layers
     assert breakdown is not None
-    table = Table(title=f"top layers (forward + backward, {len(breakdown.layers)} timed)",
-                  title_justify="left")
+    table = Table(
+        title=f"top layers (forward + backward, {len(breakdown.layers)} timed)",
+        title_justify="left",
+    )
     for column in ("layer", "type", "energy", "time share", "GFLOP", "J/GFLOP"):
         table.add_column(column, justify="left" if column in ("layer", "type") else "right")
     for layer in breakdown.layers[:top]:
@@ -122,8 +125,9 @@ def render_layers(result: RunResult, console: Console, top: int = 8) -> None:
             f"{layer.flops / 1e9:.3f}" if layer.flops else "-",
             f"{j_per_flop * 1e9:.3g}" if j_per_flop else "-",
         )
-    table.add_row("(not in any listed layer)", "", format_energy(breakdown.unattributed_j), "",
-                  "", "")
+    table.add_row(
+        "(not in any listed layer)", "", format_energy(breakdown.unattributed_j), "", "", ""
+    )
     console.print(table)
     console.print("method: " + breakdown.method, markup=False, style="dim")
 
