@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-DEFAULT_INTERVAL_S = 0.1
 DEFAULT_POWERCAP_ROOT = "/sys/class/powercap"
 
 
@@ -26,7 +25,7 @@ class MeterConfig:
     nvml_library: str | None = field(default_factory=lambda: _env("JOULEFLOW_NVML_LIBRARY"))
     proc_root: str = "/proc"
     cpu_tdp_w: float | None = None  # per socket; overrides the TDP table for the CPU estimate
-    interval_s: float = DEFAULT_INTERVAL_S
+    interval_s: float | None = None  # None: 20 ms with power-only sensors, else 1 s
     gpus: bool = True
     estimates: bool = True
 

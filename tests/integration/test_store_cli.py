@@ -52,7 +52,7 @@ def measured(tmp_path_factory):
             ("eval", 0.1, {}),
         ):
             with jouleflow.track(
-                name, db=db, tags=tags, powercap_root=str(tree.root), gpus=False
+                name, db=db, tags=tags, powercap_root=str(tree.root), gpus=False, interval_s=0.05
             ) as run:
                 with run.phase("load"):
                     time.sleep(seconds / 2)

@@ -62,6 +62,8 @@ def test_sigkill_of_jouleflow_run_leaves_an_incomplete_run_with_the_flushed_ener
             *JOULEFLOW,
             "run",
             "--no-gpu",
+            "--interval",
+            "0.1",
             "--db",
             str(db),
             "--tag",

@@ -45,7 +45,7 @@ def test_block_energy_per_component_matches_the_truth(simulated_socket):
     assert result.measured_j == pytest.approx(
         package.energy_j + result.component("rapl:package-0:dram").energy_j
     )
-    assert result.samples >= 3
+    assert result.samples >= 2 and result.sample_interval_s == 1.0  # counters only: 1 s
 
 
 def test_phases_plus_unattributed_equal_the_total_per_component(simulated_socket):

@@ -17,7 +17,7 @@ import click
 from jouleflow.cli.carbon import LoadedRun, carbon_options, load_result_file
 from jouleflow.cli.carbon import register as register_carbon
 from jouleflow.cli.history import register_history
-from jouleflow.config import DEFAULT_INTERVAL_S, MeterConfig
+from jouleflow.config import MeterConfig
 from jouleflow.errors import ConfigError, JouleflowError
 from jouleflow.records import RunResult
 
@@ -49,9 +49,9 @@ def meter_options(func: F) -> F:
         click.option(
             "--interval",
             type=click.FloatRange(min=0.001, max=60.0),
-            default=DEFAULT_INTERVAL_S,
-            show_default=True,
-            help="Seconds between background samples.",
+            default=None,
+            help="Seconds between background samples [default: 0.02 with power-only sensors "
+            "(integration), else 1: counters are read exactly at every edge anyway].",
         ),
         click.option("--no-gpu", is_flag=True, help="Do not look for GPUs."),
     ]
@@ -64,7 +64,7 @@ def _config(
     powercap_root: str,
     nvml_library: str | None,
     cpu_tdp: float | None,
-    interval: float,
+    interval: float | None,
     no_gpu: bool,
 ) -> MeterConfig:
     return MeterConfig(

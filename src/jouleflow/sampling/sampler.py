@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from jouleflow.records import Domain, ReadingKind
+from jouleflow.records import Domain, Method, ReadingKind
 from jouleflow.sampling.meter import Meter
 from jouleflow.sampling.timeline import Timeline
 from jouleflow.sensors._counters import poll_interval_bound_ns
@@ -14,8 +14,21 @@ from jouleflow.sensors._counters import poll_interval_bound_ns
 SampleCallback = Callable[[int, tuple[float, ...]], None]
 
 
-def sample_interval_ns(requested_s: float, domains: Sequence[Domain]) -> int:
-    """The requested interval, shortened where a counter could otherwise wrap unseen."""
+# Power readings are held until the next one, so a step in power is misplaced by up to one
+# interval: 20 ms keeps that under ~2 % of a 1 s window. Counters are exact at every edge and
+# need sampling only for the timeline and to see every wrap: once a second is plenty.
+POWER_INTERVAL_S = 0.02
+COUNTER_INTERVAL_S = 1.0
+
+
+def sample_interval_ns(requested_s: float | None, domains: Sequence[Domain]) -> int:
+    """The requested interval (or the automatic one), shortened so no counter wraps unseen."""
+    if requested_s is None:
+        measured_power = any(
+            d.reading is ReadingKind.POWER_MW and d.method is Method.POWER_INTEGRATION
+            for d in domains
+        )
+        requested_s = POWER_INTERVAL_S if measured_power else COUNTER_INTERVAL_S
     interval_ns = int(requested_s * 1e9)
     for domain in domains:
         if domain.reading is ReadingKind.ENERGY_UJ and domain.wrap_uj is not None:

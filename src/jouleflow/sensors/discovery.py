@@ -82,11 +82,12 @@ def open_sensors(config: MeterConfig) -> Discovery:
     kinds = {d.kind for _, domains in opened for d in domains}
     if config.estimates:
         for estimator in estimators(config):
-            found = estimator.probe()
             note = _coverage_note(estimator, kinds)
-            if note is not None:
-                found = replace(found, reason=f"{note} ({found.reason})", domains=())
-            elif found.available:
+            if note is not None:  # not even probed: its model (a 4,900-row table) costs time
+                availability.append(Availability(estimator.name, True, note, measured=False))
+                continue
+            found = estimator.probe()
+            if found.available:
                 opened.append((estimator, estimator.open()))
             availability.append(found)
     return Discovery(tuple(opened), tuple(availability))
