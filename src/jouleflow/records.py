@@ -261,6 +261,13 @@ class RunResult:
     def average_power_w(self) -> float:
         return self.total_j / self.duration_s if self.duration_s > 0 else 0.0
 
+    def wall_clock(self, t_ns: int) -> str:
+        """ISO 8601 UTC of an instant on the run's CLOCK_MONOTONIC (a label, like started_at)."""
+        from datetime import datetime, timedelta
+
+        offset = timedelta(microseconds=(t_ns - self.window_ns[0]) / 1000)
+        return (datetime.fromisoformat(self.started_at) + offset).isoformat(timespec="milliseconds")
+
     def component(self, component_id: str) -> ComponentEnergy:
         for c in self.components:
             if c.id == component_id:
@@ -319,6 +326,7 @@ class RunResult:
                         for cid in p.energy_j
                     },
                     "windows_ns": [list(w) for w in p.windows_ns],
+                    "started_at": self.wall_clock(p.windows_ns[0][0]) if p.windows_ns else None,
                     "truncated": p.truncated,
                 }
                 for p in self.phases

@@ -66,6 +66,9 @@ def test_phases_plus_unattributed_equal_the_total_per_component(simulated_socket
         )
     forward = result.phase("forward")
     assert forward.count == 5 and len(forward.windows_ns) == 5
+    document = result.to_dict()
+    first = next(p for p in document["phases"] if p["name"] == "forward")
+    assert first["started_at"] > document["started_at"]  # its own wall-clock label
     # at constant power, a phase's package energy is its duration × power (counter at edges)
     assert forward.energy_j["rapl:package-0"] == pytest.approx(
         forward.duration_s * PACKAGE_W, abs=5 * 2 * PACKAGE_W * 0.002
