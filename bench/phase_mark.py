@@ -1,4 +1,5 @@
-"""What one phase costs: entering and leaving ``run.phase("x")`` inside a running ``track()``.
+"""What a phase mark costs: one edge (``run.switch``, as ``watch()`` moves from phase to phase),
+and a whole ``with run.phase("x")`` block (enter + exit: two edges), inside a running ``track()``.
 
 Each enter and each exit reads the exact counters synchronously (here the three RAPL files of a
 simulated one-socket tree, its simulator in another process), so a mark is two edge readings plus
@@ -59,25 +60,50 @@ def measure(batches: int) -> list[Figure]:
                 return run.phase("x")
 
             _per_mark_us(phase, 200), _per_mark_us(_empty, 200)  # warm up
-            marks, empty = [], []
+            marks, empty, switches = [], [], []
+            current = run.phase("a").__enter__()
             for _ in range(batches):
                 marks.append(_per_mark_us(phase, MARKS_PER_BATCH))
                 empty.append(_per_mark_us(_empty, MARKS_PER_BATCH))
+                begin = time.perf_counter_ns()
+                for k in range(MARKS_PER_BATCH):
+                    current = run.switch(current, "a" if k % 2 else "b")
+                switches.append((time.perf_counter_ns() - begin) / MARKS_PER_BATCH / 1e3)
+            current.close()
             edge_domains = [d.id for d in run.domains if d.edge_read]
         finally:
             result = run.stop()
     value, base = median(marks), median(empty)
+    edge = median(switches)
     return [
         Figure(
             key="cost.phase_mark",
-            title="phase mark: enter + exit of run.phase()",
+            title="phase mark: one edge (run.switch, what watch() does per transition)",
+            unit="µs",
+            value=edge,
+            baseline=base / 2,
+            baseline_label="half an empty contextlib.contextmanager (one of its two edges)",
+            ratio=edge / (base / 2),
+            ratio_label="per edge ÷ per empty context-manager edge",
+            target=TARGET_US,
+            details=[
+                f"{batches} batches of {MARKS_PER_BATCH} switches between two phases; median "
+                f"{fmt(edge)} µs, fastest batch {fmt(min(switches))} µs, slowest "
+                f"{fmt(max(switches))} µs; each reads the counters once and closes one phase "
+                "and opens the next at that instant",
+            ],
+            group="cost",
+        ),
+        Figure(
+            key="cost.phase_block",
+            title="phase block: enter + exit of run.phase() (two edges)",
             unit="µs",
             value=value,
             baseline=base,
             baseline_label="an empty contextlib.contextmanager, enter + exit",
             ratio=value / base,
             ratio_label="per mark ÷ per empty context manager",
-            target=TARGET_US,
+            target=2 * TARGET_US,
             details=[
                 f"{batches} batches of {MARKS_PER_BATCH} marks, alternated with the baseline; "
                 f"per mark: median {fmt(value)} µs, fastest batch {fmt(min(marks))} µs, "
@@ -88,7 +114,7 @@ def measure(batches: int) -> list[Figure]:
                 f"phase 'x' recorded {result.phase('x').count} times",
             ],
             group="cost",
-        )
+        ),
     ]
 
 

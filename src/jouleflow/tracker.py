@@ -15,8 +15,6 @@ import copy
 import dataclasses
 import functools
 import os
-import platform
-import socket
 import sys
 import threading
 import uuid
@@ -453,6 +451,9 @@ def _report_to_parent(result: RunResult) -> None:
 
 
 def host_info(config: MeterConfig) -> dict[str, str]:
+    import platform
+    import socket
+
     from jouleflow import __version__
     from jouleflow.sensors.estimate import read_cpu_model
 

@@ -37,7 +37,7 @@ def test_import_jouleflow_pulls_in_no_heavy_or_optional_module():
     code = (
         "import sys, jouleflow\n"
         "heavy = ('torch', 'rich', 'sqlite3', 'plotly', 'pynvml', 'amdsmi', 'psutil', 'click',"
-        " 'numpy', 'jouleflow.tracker')\n"
+        " 'numpy', 'jouleflow.tracker', 'jouleflow.records', 'dataclasses')\n"
         "print(','.join(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -53,12 +53,13 @@ class PhaseLedger:
         self.totals: dict[str, PhaseTotals] = {}
 
     def _advance(self, t_ns: int, cum: tuple[float, ...]) -> None:
+        if cum is self._last_cum:  # a switch: the close already accounted this instant
+            return
         if t_ns < self._last_t:
             raise ValueError("phase edges must arrive in time order")
         target = self._open[-1].name if self._open else None
         bucket = self.totals[target].self_uj if target else self.unattributed_uj
-        for i in range(self._n):
-            bucket[i] += cum[i] - self._last_cum[i]
+        bucket[:] = [b + c - last for b, c, last in zip(bucket, cum, self._last_cum)]
         self._last_t, self._last_cum = t_ns, cum
 
     def open(self, name: str, t_ns: int, cum: tuple[float, ...]) -> OpenPhase:

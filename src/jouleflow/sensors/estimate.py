@@ -22,10 +22,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-
-import psutil
 
 from jouleflow.errors import SensorError
 from jouleflow.records import Availability, ComponentKind, Domain, Method, ReadingKind
@@ -146,6 +143,8 @@ def read_core_count(proc_root: str | os.PathLike[str] = "/proc") -> int:
     pairs = {(b.get("physical id"), b["core id"]) for b in blocks if "core id" in b}
     if pairs:
         return len(pairs)
+    import psutil  # lazily: ~10 ms of import, needed only when estimating
+
     return int(psutil.cpu_count(logical=False) or len(blocks) or os.cpu_count() or 1)
 
 
@@ -188,6 +187,8 @@ class _Table:
 
 @functools.lru_cache(maxsize=1)
 def _rows() -> tuple[dict[str, str], ...]:
+    from importlib import resources
+
     text = resources.files("jouleflow").joinpath("data").joinpath("cpu_tdp.csv").read_text("utf-8")
     return tuple(row for row in csv.DictReader(io.StringIO(text)) if row["unit"] == "W")
 
@@ -294,6 +295,8 @@ def psutil_cpu_seconds() -> tuple[float, float]:
     Guest time is already inside user/nice on Linux, so it is not added twice. Idle, iowait and
     steal (a hypervisor running someone else on our vCPU) are not this machine's work.
     """
+    import psutil  # lazily: ~10 ms of import, needed only when estimating
+
     fields: dict[str, float] = psutil.cpu_times()._asdict()
     total = sum(fields.values()) - fields.get("guest", 0.0) - fields.get("guest_nice", 0.0)
     idle = fields.get("idle", 0.0) + fields.get("iowait", 0.0) + fields.get("steal", 0.0)
@@ -434,6 +437,8 @@ class MemoryEstimator:
         self._mw = 0
 
     def installed_gib(self) -> float:
+        import psutil  # lazily: ~10 ms of import, needed only when estimating
+
         return float(psutil.virtual_memory().total) / 2**30
 
     def model(self) -> str:
@@ -486,12 +491,16 @@ Counters = Callable[[], "Mapping[str, int] | None"]
 
 def psutil_disk_bytes() -> dict[str, int] | None:
     """Cumulative bytes read + written per block device (partitions included), or None."""
+    import psutil  # lazily: ~10 ms of import, needed only when estimating
+
     found = psutil.disk_io_counters(perdisk=True)
     return {n: int(c.read_bytes + c.write_bytes) for n, c in found.items()} if found else None
 
 
 def psutil_nic_bytes() -> dict[str, int] | None:
     """Cumulative bytes sent + received per network interface, or None."""
+    import psutil  # lazily: ~10 ms of import, needed only when estimating
+
     found = psutil.net_io_counters(pernic=True)
     return {n: int(c.bytes_sent + c.bytes_recv) for n, c in found.items()} if found else None
 

@@ -24,7 +24,6 @@ refused while anyone in the process holds NVML initialised with another library.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import enum
 import os
 import re
@@ -121,6 +120,8 @@ def _bind_library(nv: Any, library_path: str | None) -> None:
                 fix="use one NVML library per process (or shut NVML down first)",
             )
         try:
+            import ctypes
+
             nv.nvmlLib = None if library_path is None else ctypes.CDLL(library_path)
         except OSError as err:
             raise _LibraryError(
