@@ -17,6 +17,7 @@ import click
 from jouleflow.cli.carbon import LoadedRun, carbon_options, load_result_file
 from jouleflow.cli.carbon import register as register_carbon
 from jouleflow.cli.history import register_history
+from jouleflow.cli.report import register as register_report
 from jouleflow.config import MeterConfig
 from jouleflow.errors import ConfigError, JouleflowError
 from jouleflow.records import RunResult
@@ -128,6 +129,7 @@ def _load_for_carbon(ref: str) -> LoadedRun:
 
 
 register_carbon(cli, load_run=_load_for_carbon)
+register_report(cli)  # report RUN [RUN_B] --html
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -140,6 +142,11 @@ register_carbon(cli, load_run=_load_for_carbon)
 @click.option("--name", default=None, help="A name for the run (default: the command).")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Label the run.")
 @click.option("--quiet", "-q", is_flag=True, help="Print no summary.")
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Show elapsed time, power and energy so far on stderr's last line (terminals only).",
+)
 @click.option(
     "--db",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -156,6 +163,7 @@ def run(
     name: str | None,
     tags: tuple[str, ...],
     quiet: bool,
+    live: bool,
     db: Path | None,
     no_store: bool,
     carbon: Any,
@@ -198,7 +206,10 @@ def run(
     child_env = {**os.environ, **config.to_env(), CHILD_RESULTS_ENV: child_results}
     measurement.start()
     try:
-        exit_code, ended_by = run_child(command, env=child_env)
+        from jouleflow.report.live import LiveLine
+
+        with LiveLine(measurement, enabled=None if live else False):
+            exit_code, ended_by = run_child(command, env=child_env)
     except OSError as err:
         measurement.stop(exit_code=127, status="failed")
         raise ConfigError(

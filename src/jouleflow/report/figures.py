@@ -133,7 +133,6 @@ def sankey_figure(
         "measured" if link.measured else "estimated" if link.measured is False else "derived"
         for link in flows.links
     ]
-    x, y = _positions(flows)
     figure = go.Figure(
         go.Sankey(
             arrangement="snap",
@@ -143,8 +142,7 @@ def sankey_figure(
                 "label": labels,
                 "color": node_colours,
                 "customdata": details,
-                "x": x,
-                "y": y,
+                "align": "left",  # each box at its level: a phase never drifts right
                 "pad": 14,
                 "thickness": 16,
                 "line": {"color": "#ffffff", "width": 0.5},
@@ -164,30 +162,6 @@ def sankey_figure(
     return _layout(figure, height=height)
 
 
-_COLUMN = {"total": 0, "component": 1, "phase": 2, "unattributed": 2}
-
-
-def _positions(flows: EnergyFlows, pad: float = 0.03) -> tuple[list[float], list[float]]:
-    """Node centres: one column per level (total, components, phases, layers), each column's
-    boxes stacked from the top in order, so a phase never drifts into the layers' column."""
-    columns = [_COLUMN.get(node.kind, 3) for node in flows.nodes]
-    last = max(columns, default=0)
-    energy = [max(flows.into(n.key), flows.out_of(n.key)) for n in flows.nodes]
-    biggest = max(
-        (sum(e for e, c in zip(energy, columns) if c == col) for col in set(columns)), default=0.0
-    )
-    xs, ys = [], []
-    tops = dict.fromkeys(range(last + 1), 0.0)
-    count = {col: columns.count(col) for col in set(columns)}
-    for e, col in zip(energy, columns):
-        room = 1.0 - pad * max(count[col] - 1, 0)
-        height = room * e / biggest if biggest > 0 else 0.0
-        xs.append(min(max(col / last if last else 0.5, 0.001), 0.999))
-        ys.append(min(max(tops[col] + height / 2, 0.001), 0.999))
-        tops[col] += height + pad
-    return xs, ys
-
-
 # -- power over time ------------------------------------------------------------------------------
 def timeline_figure(
     result: RunResult,
@@ -196,19 +170,21 @@ def timeline_figure(
     colours: dict[str, str],
     phases: dict[str, str],
     *,
-    height: int = 520,
+    height: int = 420,
 ) -> Any:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     lane = [b for b in bands if b.bands_s]
     rows = 2 if lane else 1
+    lane_px = 22 * len(lane) + 10
+    height = height + lane_px
     figure = make_subplots(
         rows=rows,
         cols=1,
         shared_xaxes=True,
-        row_heights=[0.75, 0.25] if rows == 2 else [1.0],
-        vertical_spacing=0.04,
+        row_heights=[height - lane_px, lane_px] if rows == 2 else [1.0],
+        vertical_spacing=0.03,
     )
     x = [_when(result, t) for t in series.edges_s]
     for c in result.components:
@@ -278,7 +254,7 @@ def timeline_figure(
     figure.update_layout(shapes=shapes, annotations=[*figure.layout.annotations, *notes])
     figure.update_yaxes(title_text="power (W)", row=1, col=1, rangemode="tozero")
     if rows == 2:
-        figure.update_yaxes(autorange="reversed", row=2, col=1, title_text="phases")
+        figure.update_yaxes(autorange="reversed", row=2, col=1, dtick=1, fixedrange=True)
     figure.update_xaxes(type="date", row=rows, col=1, title_text="time (UTC)")
     return _layout(figure, height=height, barmode="overlay", hovermode="x unified")
 
@@ -380,7 +356,9 @@ def phase_figure(result: RunResult, phases: dict[str, str]) -> Any:
         col=3,
     )
     figure.update_yaxes(autorange="reversed", row=1, col=1)
-    return _layout(figure, height=110 + 34 * len(names), barmode="stack")
+    _layout(figure, height=130 + 34 * len(names), barmode="stack")
+    figure.update_layout(margin={"t": 70}, legend={"y": 1.12})  # above the subplot titles
+    return figure
 
 
 def layer_figure(result: RunResult, top: int = 12) -> Any:
@@ -550,4 +528,6 @@ def comparison_figure(a: RunResult, b: RunResult, labels: tuple[str, str]) -> An
         )
     figure.update_yaxes(autorange="reversed")
     rows = max(len(ids), len(phase_names), 1)
-    return _layout(figure, height=140 + 44 * rows, barmode="group")
+    _layout(figure, height=160 + 44 * rows, barmode="group")
+    figure.update_layout(margin={"t": 70}, legend={"y": 1.12})  # above the subplot titles
+    return figure

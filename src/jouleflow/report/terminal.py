@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from jouleflow.records import Availability, RunResult
-from jouleflow.units import format_energy
+from jouleflow.units import J_PER_KWH, format_energy
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -29,6 +29,7 @@ def render_run(result: RunResult, console: Console) -> None:
     )
     table.add_column("component")
     table.add_column("energy", justify="right")
+    table.add_column("kWh", justify="right")
     table.add_column("± ", justify="right")
     table.add_column("avg W", justify="right")
     table.add_column("share", justify="right")
@@ -39,6 +40,7 @@ def render_run(result: RunResult, console: Console) -> None:
         table.add_row(
             label,
             format_energy(c.energy_j),
+            f"{c.energy_j / J_PER_KWH:.3g}",
             format_energy(c.uncertainty_j),
             f"{c.energy_j / result.duration_s:.1f}" if result.duration_s > 0 else "-",
             share,
@@ -48,6 +50,7 @@ def render_run(result: RunResult, console: Console) -> None:
     table.add_row(
         "total",
         format_energy(total_j),
+        f"{total_j / J_PER_KWH:.3g}",
         format_energy(result.total_uncertainty_j),
         f"{result.average_power_w:.1f}",
         "100%" if total_j > 0 else "-",
@@ -60,6 +63,8 @@ def render_run(result: RunResult, console: Console) -> None:
         render_phases(result, console)
     if result.layers is not None and result.layers.layers:
         render_layers(result, console)
+    if result.forecast:
+        render_forecast(result, console)
     per_unit = result.per_unit()
     if per_unit:
         parts = [
@@ -130,6 +135,45 @@ def render_layers(result: RunResult, console: Console, top: int = 8) -> None:
     )
     console.print(table)
     console.print("method: " + breakdown.method, markup=False, style="dim")
+
+
+def render_forecast(result: RunResult, console: Console) -> None:
+    """One line: the latest forecast of the whole run, and how the run turned out."""
+    f = result.forecast or {}
+    predicted = float(f.get("predicted_total_energy_j") or 0.0)
+    low, high = (float(v) for v in (f.get("energy_interval_j") or (predicted, predicted)))
+    line = (
+        f"forecast after {f.get('units_done', '?')} of {f.get('units_total', '?')} "
+        f"{f.get('unit', 'unit')}(s): {format_energy(predicted)} ({format_energy(low)} to "
+        f"{format_energy(high)}, {float(f.get('confidence', 0.0)):.0%})"
+    )
+    if result.status != "running" and predicted > 0:
+        line += f" · actual {format_energy(result.total_j)} ({result.total_j / predicted - 1:+.1%})"
+    budget = f.get("budget")
+    if isinstance(budget, dict) and budget.get("message"):
+        line += f" · budget: {budget['message']}"
+    console.print(line, markup=False, highlight=False)
+
+
+def render_carbon_summary(result: RunResult, console: Console) -> None:
+    """The carbon line from the result document's ``carbon`` object (``jouleflow.carbon``'s
+    ``render_carbon`` draws the same from a live assessment)."""
+    carbon = result.carbon
+    if not carbon:
+        return
+    grams = float(carbon.get("co2e_g") or 0.0)
+    shown = f"{grams:.3g} g" if grams >= 1 else f"{grams * 1000:.3g} mg"
+    where = carbon.get("zone_name") or carbon.get("zone") or "world average (region not set)"
+    console.print(
+        f"carbon  {shown} CO2e · {where} · {float(carbon.get('intensity_g_per_kwh') or 0):.4g} "
+        f"{carbon.get('intensity_unit', 'gCO2e/kWh')} ({carbon.get('intensity_source', '?')}) · "
+        f"PUE {float(carbon.get('pue') or 1.0):.2f}",
+        markup=False,
+        highlight=False,
+        style="bold",
+    )
+    for note in carbon.get("notes") or []:
+        console.print(f"note: {note}", markup=False, highlight=False, style="yellow")
 
 
 def render_doctor(availability: tuple[Availability, ...], console: Console) -> None:
