@@ -137,13 +137,16 @@ class LayerEnergy:
     calls: int
     forward_time_s: float
     time_share: float  # of the forward phase's time
-    energy_j: float
-    flops: float | None = None
-    bytes_moved: float | None = None
+    energy_j: float  # over the whole run
+    flops: float | None = None  # per call, forward + backward (3 × the counted forward)
+    bytes_moved: float | None = None  # per call, forward (a lower bound)
 
     @property
     def j_per_flop(self) -> float | None:
-        return self.energy_j / self.flops if self.flops else None
+        """The run's energy for this layer over all its calls' FLOPs (training: fwd + bwd)."""
+        if not self.flops or not self.calls:
+            return None
+        return self.energy_j / (self.flops * self.calls)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -126,7 +126,9 @@ def test_layers_carry_flops_and_the_counting_pass_is_its_own_phase(tmp_path):
     first = next(layer for layer in result.layers.layers if layer.name == "0")
     assert first.flops == 3 * 2 * 16 * 32 * 64  # forward 2·B·in·out; backward twice that
     assert first.bytes_moved >= (32 * 64 + 64) * 4 + 16 * 32 * 4 + 16 * 64 * 4
-    assert first.j_per_flop > 0
+    # J/FLOP spreads the run's layer energy over every call's FLOPs, not one call's
+    assert first.j_per_flop == pytest.approx(first.energy_j / (first.flops * first.calls))
+    assert first.calls == 20
     assert result.phase("flop-count").count == 1  # the counting pass is visible, not hidden
     assert result.phase("forward").count == 20
     document = result.to_dict()

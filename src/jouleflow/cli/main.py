@@ -16,6 +16,7 @@ import click
 
 from jouleflow.cli.carbon import LoadedRun, carbon_options, load_result_file
 from jouleflow.cli.carbon import register as register_carbon
+from jouleflow.cli.explain import register as register_explain
 from jouleflow.cli.history import register_history
 from jouleflow.cli.report import register as register_report
 from jouleflow.config import MeterConfig
@@ -130,6 +131,7 @@ def _load_for_carbon(ref: str) -> LoadedRun:
 
 register_carbon(cli, load_run=_load_for_carbon)
 register_report(cli)  # report RUN [RUN_B] --html
+register_explain(cli)  # explain, estimate, calibrate
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

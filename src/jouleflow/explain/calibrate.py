@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from jouleflow.errors import ConfigError, JouleflowError
 from jouleflow.explain.records import CALIBRATED, Figure, Work
-from jouleflow.records import ComponentKind
+from jouleflow.records import ComponentKind, Method
 
 if TYPE_CHECKING:
     from jouleflow.config import MeterConfig
@@ -114,8 +114,9 @@ def run_probes(
                 work = probe.run()
             energy_j = sum(v for k, v in phase.components_j.items() if k in chosen)
             samples.append(
-                ProbeSample(probe.name, probe.kind, work.flops, work.bytes, phase.duration_s,
-                            energy_j)
+                ProbeSample(
+                    probe.name, probe.kind, work.flops, work.bytes, phase.duration_s, energy_j
+                )
             )
     return samples
 
@@ -287,15 +288,11 @@ def load_calibrations(path: str | os.PathLike[str] | None = None) -> dict[str, C
         ) from err
 
 
-def load_calibration(
-    device: str, path: str | os.PathLike[str] | None = None
-) -> Calibration | None:
+def load_calibration(device: str, path: str | os.PathLike[str] | None = None) -> Calibration | None:
     return load_calibrations(path).get(device)
 
 
-def save_calibration(
-    calibration: Calibration, path: str | os.PathLike[str] | None = None
-) -> Path:
+def save_calibration(calibration: Calibration, path: str | os.PathLike[str] | None = None) -> Path:
     """Store ``calibration`` (replacing the device's previous one), atomically."""
     target = Path(path) if path is not None else default_calibration_path()
     stored = load_calibrations(target)
@@ -330,29 +327,46 @@ def calibrate(
     """Probe this machine's ``torch_device`` (default: cuda if available, else cpu) and fit.
 
     Needs a sensor that measures the device (RAPL for a CPU, NVML or amdsmi for a GPU): fitting
-    an estimator's output would only return the estimator's own model, so that is refused.
+    an estimator's output would only return the estimator's own model, so that is refused. On
+    a GPU, the GPU whose sensor index is the torch device's index is the one measured. ``probes``
+    replace the standard torch probes (then torch is imported only for a cuda device).
     """
-    from jouleflow.explain import probes as torch_probes
     from jouleflow.explain.tables import device_for, load_tables
     from jouleflow.tracker import track
 
-    target = torch_device or torch_probes.default_device()
-    kinds = GPU_KINDS if target.startswith("cuda") else CPU_KINDS
+    if torch_device is None and probes is None:
+        from jouleflow.explain.probes import default_device
+
+        torch_device = default_device()
+    target = torch_device or "cpu"
+    gpu_index: int | None = None
+    gpu_name: str | None = None
+    if target.startswith("cuda"):
+        from jouleflow.explain.probes import device_name
+
+        gpu_index = int(target.partition(":")[2] or 0)
+        gpu_name = device_name(target)
+    kinds = GPU_KINDS if gpu_index is not None else CPU_KINDS
     if hardware is not None:
         spec = load_tables().device(hardware)
     else:
-        gpu = torch_probes.device_name(target) if target.startswith("cuda") else None
         spec, _ = device_for(
-            gpu_names=(gpu,) if gpu else (),
+            gpu_names=(gpu_name,) if gpu_name else (),
             cpu_model=_cpu_model(config),
             logical_cpus=os.cpu_count() or 1,
         )
-    chosen = probes if probes is not None else torch_probes.standard_probes(
-        target, precision, seconds
-    )
+    if probes is None:
+        from jouleflow.explain.probes import standard_probes
+
+        probes = standard_probes(target, precision, seconds)
     with track("calibrate", config=config, db=False) as run:
         measured = [
-            d for d in run.domains if d.in_total and d.kind in kinds and d.method.value != "estimate"
+            d
+            for d in run.domains
+            if d.in_total
+            and d.kind in kinds
+            and d.method is not Method.ESTIMATE
+            and (gpu_index is None or d.index in (None, gpu_index))
         ]
         if not measured:
             raise CalibrationError(
@@ -361,7 +375,7 @@ def calibrate(
                 fix="run `jouleflow doctor` to see why and how to enable the sensors",
             )
         ids = {d.id for d in measured}
-        samples = run_probes(chosen, run, rounds=rounds, components=lambda d: d.id in ids)
+        samples = run_probes(probes, run, rounds=rounds, components=lambda d: d.id in ids)
     fit = fit_costs(samples)
     calibration = Calibration.from_fit(
         fit, device=spec.key, device_name=spec.name, precision=precision, components=sorted(ids)

@@ -23,12 +23,16 @@ optimizer) get static power only: their arithmetic and data movement are not cou
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jouleflow.explain.records import Work
 from jouleflow.explain.tables import Costs, Tables, costs_for, device_for, load_tables
 from jouleflow.records import ComponentKind, RunResult
+
+if TYPE_CHECKING:
+    from jouleflow.explain.calibrate import Calibration
 
 GPU_KINDS = frozenset({ComponentKind.GPU})
 CPU_KINDS = frozenset(
@@ -141,13 +145,14 @@ def explain(
     *,
     hardware: str | None = None,
     precision: str | None = None,
-    calibration: Any = None,
+    calibration: Calibration | None = None,
+    calibrations: Mapping[str, Calibration] | None = None,
     tables: Tables | None = None,
 ) -> Explanation:
     """Explain ``result`` on ``hardware`` (default: what the run recorded) at ``precision``.
 
-    ``calibration`` (a :class:`~jouleflow.explain.calibrate.Calibration`) replaces the table's
-    costs when it is for the same device.
+    ``calibration`` (see :mod:`jouleflow.explain.calibrate`), or the one for the device among
+    ``calibrations`` (by device key), replaces the table's costs when it is for that device.
     """
     tables = tables or load_tables()
     notes: list[str] = []
@@ -158,12 +163,16 @@ def explain(
     else:
         gpus = tuple(c.name or c.label for c in result.components if c.kind is ComponentKind.GPU)
         device, reason = device_for(
-            gpu_names=gpus, cpu_model=result.host.get("cpu_model"), logical_cpus=logical,
+            gpu_names=gpus,
+            cpu_model=result.host.get("cpu_model"),
+            logical_cpus=logical,
             tables=tables,
         )
     if precision is None:
         precision = "fp32"
         notes.append("precision assumed fp32 (the run does not record it): pass --precision")
+    if calibration is None and calibrations is not None:
+        calibration = calibrations.get(device.key)
     costs = costs_for(device, precision, calibration, tables=tables)
     notes.extend(costs.notes)
     kinds = GPU_KINDS if device.kind == "gpu" else CPU_KINDS
@@ -172,15 +181,20 @@ def explain(
         ids = result.total_ids
         notes.append(f"no component of the run is the {device.kind}: the whole machine is used")
     charged = [c for c in result.components if c.id in ids]
+    sensed = sorted({f"measured ({c.source} {c.method.value})" for c in charged if c.measured})
     estimated = [c for c in charged if not c.measured]
-    if estimated:
-        how = "; ".join(sorted({f"estimated ({c.source})" for c in estimated}))
+    how = "; ".join(sensed + sorted({f"estimated ({c.source})" for c in estimated}))
+    if estimated and not sensed:
         notes.append(
             "the 'measured' energy is itself an estimate here: no sensor measured the "
             f"{device.kind} in this run (`jouleflow doctor` says why)"
         )
-    else:
-        how = "; ".join(sorted({f"measured ({c.source} {c.method.value})" for c in charged}))
+    elif estimated:
+        share = sum(c.energy_j for c in estimated) / max(sum(c.energy_j for c in charged), 1e-30)
+        notes.append(
+            f"{share:.0%} of the 'measured' energy is estimated: "
+            + ", ".join(f"{c.label} ({c.source})" for c in estimated)
+        )
     measured_j = sum(c.energy_j for c in charged)
     rest_j = result.total_j - measured_j
 
@@ -193,26 +207,41 @@ def explain(
     )
     if not counted:
         notes.append(
-            "the run has no counted layers (use jouleflow.torch.watch(..., layers=True)): only "
-            "static power is modelled"
+            "the run has no layers with FLOP counts (jouleflow.torch.watch(..., layers=True) "
+            "records them): only static power is modelled"
         )
     else:
         notes.append(
             "bytes are a lower bound (parameters, inputs and outputs of each layer, no cache "
             "effects); backward bytes are taken as 2 × forward (an estimate)"
         )
+        notes.append(
+            "a layer's measured energy is its share of forward + backward by its share of the "
+            "forward time (the run's layers.method), not a measurement of the layer alone"
+        )
 
     def part(name: str, duration_s: float, energy_j: float, work: Work | None, **kw: Any) -> Part:
         arithmetic = work.flops * costs.j_per_flop.value if work is not None else None
         data = work.bytes * costs.j_per_byte.value if work is not None else None
         return Part(
-            name, duration_s, energy_j, costs.idle_w.value * duration_s, work, arithmetic, data,
+            name,
+            duration_s,
+            energy_j,
+            costs.idle_w.value * duration_s,
+            work,
+            arithmetic,
+            data,
             **kw,
         )
 
     total_work = steps.work(step) if counted else None
-    run = part("whole run", result.duration_s, measured_j, total_work,
-               bound=_bound(step, costs) if counted else None)
+    run = part(
+        "whole run",
+        result.duration_s,
+        measured_j,
+        total_work,
+        bound=_bound(step, costs) if counted else None,
+    )
     phases = []
     for phase in result.phases:
         energy_j = phase.self_total_j(ids)
@@ -227,7 +256,7 @@ def explain(
         costs=costs,
         device_reason=reason,
         measured_how=how,
-        measured_is_estimate=bool(estimated),
+        measured_is_estimate=bool(estimated) and not sensed,
         components=tuple(sorted(ids)),
         rest_j=rest_j,
         run=run,
@@ -278,10 +307,10 @@ class _Steps:
         return total
 
 
-def _bound(step: Work, costs: Costs) -> str:
+def _bound(step: Work, costs: Costs) -> str | None:
     intensity = step.intensity
     if intensity is None:
-        return "compute"
+        return "compute" if step.flops > 0 else None
     return "compute" if intensity >= costs.ridge_flop_per_byte else "memory"
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from jouleflow.errors import ConfigError
 from jouleflow.explain.records import Work
 from jouleflow.explain.tables import precision_of
 
@@ -37,7 +38,9 @@ def device_name(device: str) -> str | None:
 def dtype_for(precision: str) -> torch.dtype:
     key = precision_of(precision)
     if key not in _DTYPES:
-        raise ValueError(f"no probe for {precision}: use one of {', '.join(_DTYPES)}")
+        raise ConfigError(
+            f"no calibration probe for {precision}", fix=f"use one of {', '.join(_DTYPES)}"
+        )
     return _DTYPES[key]
 
 

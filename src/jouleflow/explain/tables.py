@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from jouleflow.errors import ConfigError
-from jouleflow.explain.records import CALIBRATED, DATASHEET_BOUND, ESTIMATE, Figure
+from jouleflow.explain.records import Figure
 
 if TYPE_CHECKING:
     from jouleflow.explain.calibrate import Calibration
@@ -149,7 +149,7 @@ def _figure(row: Mapping[str, str]) -> Figure:
 
 
 def _rows(name: str) -> list[dict[str, str]]:
-    text = resources.files("jouleflow.explain").joinpath("data", name).read_text("utf-8")
+    text = (resources.files("jouleflow.explain") / "data" / name).read_text("utf-8")
     return list(csv.DictReader(text.splitlines()))
 
 
@@ -184,7 +184,7 @@ def load_tables() -> Tables:
     }
     sources = {r["source_id"]: dict(r) for r in _rows("sources.csv")}
     manifest = json.loads(
-        resources.files("jouleflow.explain").joinpath("data", "manifest.json").read_text("utf-8")
+        (resources.files("jouleflow.explain") / "data" / "manifest.json").read_text("utf-8")
     )
     return Tables(
         MappingProxyType(operations),
@@ -216,12 +216,12 @@ def device_for(
     else:
         reason = "no GPU in the run"
     model = cpu_model or "unknown"
-    for spec in tables.devices.values():
-        if spec.kind == "cpu" and spec.key != "cpu-generic":
-            if re.search(spec.match, model, re.IGNORECASE):
-                return spec.scaled_to(logical_cpus), f"{reason}; CPU {model!r} is {spec.key}"
-    generic = tables.devices["cpu-generic"].scaled_to(logical_cpus)
-    return generic, f"{reason}; CPU {model!r} matches no class: the generic CPU"
+    classes = [s for s in tables.devices.values() if s.kind == "cpu" and s.key != "cpu-generic"]
+    for spec in classes:
+        if re.search(spec.match, model, re.IGNORECASE):
+            return spec.scaled_to(logical_cpus), f"{reason}; CPU {model!r} is {spec.key}"
+    fallback = tables.devices["cpu-generic"].scaled_to(logical_cpus)
+    return fallback, f"{reason}; CPU {model!r} matches no class: the generic CPU"
 
 
 def precision_of(dtype: str) -> str:
@@ -311,7 +311,11 @@ def costs_for(
             raise ConfigError(f"the device table has no {quantity} for {device.key}")
         return fig
 
-    j_per_flop, j_per_byte, idle_w = need("j_per_flop", used), need("j_per_byte"), need("idle_power")
+    j_per_flop, j_per_byte, idle_w = (
+        need("j_per_flop", used),
+        need("j_per_byte"),
+        need("idle_power"),
+    )
     if calibration is not None and calibration.device == device.key:
         stamp = f"jouleflow calibrate on {calibration.hostname}, {calibration.created_at}"
         j_per_byte = calibration.figure("j_per_byte", stamp)
@@ -340,19 +344,3 @@ def costs_for(
         notes=tuple(notes),
         calibration=calibration,
     )
-
-
-__all__ = [
-    "CALIBRATED",
-    "DATASHEET_BOUND",
-    "ESTIMATE",
-    "PRECISIONS",
-    "Costs",
-    "DeviceSpec",
-    "Operation",
-    "Tables",
-    "costs_for",
-    "device_for",
-    "load_tables",
-    "precision_of",
-]

@@ -118,7 +118,7 @@ def render_layers(result: RunResult, console: Console, top: int = 8) -> None:
         title=f"top layers (forward + backward, {len(breakdown.layers)} timed)",
         title_justify="left",
     )
-    for column in ("layer", "type", "energy", "time share", "GFLOP", "J/GFLOP"):
+    for column in ("layer", "type", "energy", "time share", "GFLOP/call", "J/GFLOP"):
         table.add_column(column, justify="left" if column in ("layer", "type") else "right")
     for layer in breakdown.layers[:top]:
         j_per_flop = layer.j_per_flop

@@ -4,22 +4,53 @@
         probe = ReportingProbe(real_probe, sim)   # reports each run's FLOPs and bytes
         ...                                       # jouleflow reads the counter as it would RAPL
 
-The counter (``energy_uj`` of one zone of a fake powercap tree) advances by ``idle_w`` × time, as
-a background thread ticks and whenever anything is reported, plus ``j_per_flop`` × FLOPs and
-``j_per_byte`` × bytes at the moment the work is reported. So a calibration that measures real
-probes through jouleflow should recover exactly these three costs: the ground truth of
-``jouleflow calibrate``'s tests.
+The counter (``energy_uj`` of one zone of a fake powercap tree) holds, at every instant,
+
+    idle_w × (time since start) + j_per_flop × FLOPs reported + j_per_byte × bytes reported.
+
+A child process owns the file: it rewrites it every ``tick_s`` (0.2 ms; in its own process, so
+this interpreter's GIL never delays it) and at once when work is reported, acknowledging only
+once the new value is written. ``ReportingProbe`` reports a probe's work as the probe ends,
+inside the phase jouleflow opens around it, so that phase holds the probe's idle energy and its
+work; a calibration that measures real probes through jouleflow should then recover the three
+costs. A read at a phase edge can be up to one tick stale (as real RAPL counters are, every
+millisecond), which misplaces at most ``idle_w`` × ``tick_s`` per edge, as often one way as the
+other.
 """
 
 from __future__ import annotations
 
-import os
-import threading
+import subprocess
+import sys
 import time
 from types import TracebackType
 from typing import Any
 
-from jouleflow.testing.powercap import FakePowercapTree, write_counter
+from jouleflow.testing.powercap import FakePowercapTree
+
+_CHILD = r"""
+import os, select, sys, time
+path, t0_ns, idle_w, tick_s = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+fd = os.open(path, os.O_WRONLY)
+dynamic_j = 0.0
+def write():
+    energy_j = idle_w * (time.monotonic_ns() - t0_ns) / 1e9 + dynamic_j
+    os.pwrite(fd, f"{int(energy_j * 1e6):020d}\n".encode(), 0)
+write()
+sys.stdout.write("ready\n"); sys.stdout.flush()
+stdin = sys.stdin.fileno()
+while True:
+    ready, _, _ = select.select([stdin], [], [], tick_s)
+    if ready:
+        line = sys.stdin.readline()
+        if not line:
+            break
+        dynamic_j += float(line)
+        write()
+        sys.stdout.write("ok\n"); sys.stdout.flush()
+    else:
+        write()
+"""
 
 
 class CostPowerSimulator:
@@ -31,7 +62,7 @@ class CostPowerSimulator:
         j_per_byte: float,
         idle_w: float,
         link: str = "intel-rapl:0",
-        tick_s: float | None = 0.001,
+        tick_s: float = 0.0002,
     ) -> None:
         self.tree = tree
         self.j_per_flop = j_per_flop
@@ -39,54 +70,57 @@ class CostPowerSimulator:
         self.idle_w = idle_w
         self.path = tree.energy_file(link)
         self.tick_s = tick_s
-        self.energy_j = 0.0  # the truth so far
-        self.flops = 0.0
+        self.flops = 0.0  # reported so far
         self.bytes = 0.0
-        self._last_ns = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._fd = -1
+        self.dynamic_j = 0.0
+        self.t0_ns = 0
+        self._child: subprocess.Popen[str] | None = None
+
+    def energy_j(self, at_ns: int | None = None) -> float:
+        """The exact energy since the start (the counter's value, less its tick)."""
+        now = time.monotonic_ns() if at_ns is None else at_ns
+        return self.idle_w * (now - self.t0_ns) / 1e9 + self.dynamic_j
 
     def report(self, flops: float = 0.0, nbytes: float = 0.0) -> None:
-        """Book the idle energy up to now and the work just done; rewrite the counter at once."""
-        with self._lock:
-            self.flops += flops
-            self.bytes += nbytes
-            self.energy_j += flops * self.j_per_flop + nbytes * self.j_per_byte
-            self._advance()
-
-    def _advance(self) -> None:
-        now = time.monotonic_ns()
-        self.energy_j += self.idle_w * (now - self._last_ns) / 1e9
-        self._last_ns = now
-        write_counter(self._fd, int(self.energy_j * 1e6))
+        """Add the energy of this work to the counter; returns once the counter holds it."""
+        child = self._child
+        if child is None or child.stdin is None or child.stdout is None:
+            raise RuntimeError("the simulator is not running: use it as a context manager")
+        energy_j = flops * self.j_per_flop + nbytes * self.j_per_byte
+        self.flops += flops
+        self.bytes += nbytes
+        self.dynamic_j += energy_j
+        child.stdin.write(f"{energy_j!r}\n")
+        child.stdin.flush()
+        if child.stdout.readline() != "ok\n":
+            raise RuntimeError("the cost-power simulator process stopped")
 
     def start(self) -> CostPowerSimulator:
-        self._fd = os.open(self.path, os.O_WRONLY)
-        self._last_ns = time.monotonic_ns()
-        self._stop.clear()
-        with self._lock:
-            self._advance()
-        if self.tick_s is not None:
-            self._thread = threading.Thread(target=self._tick, name="cost-power", daemon=True)
-            self._thread.start()
+        self.t0_ns = time.monotonic_ns()
+        args = [str(self.path), str(self.t0_ns), repr(self.idle_w), repr(self.tick_s)]
+        self._child = subprocess.Popen(
+            [sys.executable, "-c", _CHILD, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._child.stdout is not None
+        if self._child.stdout.readline() != "ready\n":
+            raise RuntimeError("the cost-power simulator process failed to start")
         return self
 
-    def _tick(self) -> None:
-        assert self.tick_s is not None
-        while not self._stop.wait(self.tick_s):
-            with self._lock:
-                self._advance()
-
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        child, self._child = self._child, None
+        if child is not None:
+            assert child.stdin is not None
+            child.stdin.close()  # the child ends at end of input
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+            if child.stdout is not None:
+                child.stdout.close()
 
     def __enter__(self) -> CostPowerSimulator:
         return self.start()
@@ -101,11 +135,7 @@ class CostPowerSimulator:
 
 
 class ReportingProbe:
-    """Wraps a calibration probe so that the simulator is told the work of each run.
-
-    The counter is brought up to date as the probe starts and again with its FLOPs and bytes as
-    it ends, so the phase around the run sees its idle energy and its work, nothing else.
-    """
+    """Wraps a calibration probe so that the simulator is told the work of each run."""
 
     def __init__(self, probe: Any, simulator: CostPowerSimulator) -> None:
         self.probe = probe
@@ -114,12 +144,12 @@ class ReportingProbe:
         self.kind: str = probe.kind
 
     def prepare(self) -> None:
+        """Size the probe: that work is neither reported nor measured."""
         prepare = getattr(self.probe, "prepare", None)
         if prepare is not None:
             prepare()
 
     def run(self) -> Any:
-        self.simulator.report()
         work = self.probe.run()
         self.simulator.report(work.flops, work.bytes)
         return work
