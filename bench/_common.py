@@ -55,6 +55,11 @@ class Figure:
     details: list[str] = field(default_factory=list)
     group: str = ""  # section of the report
     tool: str = "jouleflow"
+    text: str = ""  # shown instead of the number: an outcome in words, or why there is none
+
+    @property
+    def has_value(self) -> bool:
+        return self.value == self.value  # not NaN
 
     @property
     def judged(self) -> float:
@@ -62,7 +67,9 @@ class Figure:
 
     @property
     def passed(self) -> bool | None:
-        return None if self.target is None else self.judged <= self.target
+        if self.target is None or not self.has_value:
+            return None
+        return self.judged <= self.target
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,6 +134,8 @@ def verdict(figure: Figure) -> str:
 
 
 def value_text(figure: Figure) -> str:
+    if figure.text:
+        return figure.text
     text = fmt(figure.value, figure.unit)
     if figure.worst is not None:
         text += f" (max {fmt(figure.worst, figure.unit)})"
@@ -236,17 +245,18 @@ SOCKET_WATTS = {"intel-rapl:0": 40.0, "intel-rapl:0:0": 25.0, "intel-rapl:0:1": 
 SIMULATOR_NICE = -10  # ahead of ordinary processes: hardware counters never wait for a CPU
 
 
-def _simulator_process() -> psutil.Process | None:
-    """The simulator child this process started (``PowercapSimulator(process=True)``)."""
+def _simulator_processes() -> dict[int, psutil.Process]:
+    """The simulator children this process has started (``PowercapSimulator(process=True)``)."""
     import psutil
 
+    found = {}
     for child in psutil.Process().children():
         try:
             if any("jouleflow.testing.powercap" in part for part in child.cmdline()):
-                return child
+                found[child.pid] = child
         except psutil.Error:
             continue
-    return None
+    return found
 
 
 @contextmanager
@@ -268,8 +278,10 @@ def running_simulator(
     """
     from jouleflow.testing import PowercapSimulator
 
+    before = _simulator_processes()
     sim = PowercapSimulator(tree, traces, initial_uj=initial_uj, process=True).start()
-    child = _simulator_process()
+    # This one's process: the new one (several simulators may run at once; peers/accuracy.py).
+    child = next((p for pid, p in _simulator_processes().items() if pid not in before), None)
     try:
         if child is not None:
             with suppress(OSError):
