@@ -29,7 +29,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from jouleflow.errors import ConfigError, JouleflowError
+from jouleflow.errors import ConfigError
 from jouleflow.records import ComponentEnergy, ComponentKind, Method, RunResult
 
 if TYPE_CHECKING:
@@ -326,17 +326,9 @@ def register(group: click.Group, load_run: RunLoader | None = None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m jouleflow.cli.carbon RESULT_JSON ...``: the command on its own."""
-    try:
-        carbon.main(args=argv, prog_name="jouleflow carbon", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as err:
-        err.show()
-        sys.exit(2)
-    except JouleflowError as err:
-        click.echo(f"jouleflow: error: {err}", err=True)
-        sys.exit(2 if isinstance(err, ConfigError) else 1)
+    from jouleflow.cli.exits import invoke
+
+    invoke(carbon, argv, "jouleflow carbon")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import click
 
-from jouleflow.errors import ConfigError, JouleflowError
+from jouleflow.errors import ConfigError
 from jouleflow.records import RunResult
 
 
@@ -385,17 +385,9 @@ register(_standalone)
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m jouleflow.cli.explain COMMAND ...``: the commands on their own."""
-    try:
-        _standalone.main(args=argv, prog_name="jouleflow", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as err:
-        err.show()
-        sys.exit(2)
-    except JouleflowError as err:
-        click.echo(f"jouleflow: error: {err}", err=True)
-        sys.exit(2 if isinstance(err, ConfigError) else 1)
+    from jouleflow.cli.exits import invoke
+
+    invoke(_standalone, argv, "jouleflow")
 
 
 if __name__ == "__main__":

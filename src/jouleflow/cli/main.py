@@ -20,7 +20,7 @@ from jouleflow.cli.explain import register as register_explain
 from jouleflow.cli.history import register_history
 from jouleflow.cli.report import register as register_report
 from jouleflow.config import MeterConfig
-from jouleflow.errors import ConfigError, JouleflowError
+from jouleflow.errors import ConfigError
 from jouleflow.records import RunResult
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -306,14 +306,6 @@ def doctor(as_json: bool, **meter: Any) -> None:
 
 
 def main() -> None:
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as err:
-        err.show()
-        sys.exit(2)
-    except JouleflowError as err:
-        click.echo(f"jouleflow: error: {err}", err=True)
-        sys.exit(2 if isinstance(err, ConfigError) else 1)
+    from jouleflow.cli.exits import invoke
+
+    invoke(cli)
