@@ -122,7 +122,7 @@ def measure(seconds: float) -> list[Figure]:
     base = data["baseline_pct"]
     reads = "; ".join(f"{name} {fmt(us)} µs" for name, us in data["read_us"].items())
     titles = {
-        "off": "sampler CPU at the default rate (0.1 s), % of one core",
+        "off": "sampler CPU at the default rate (1 s: counters only), % of one core",
         "on": "sampler CPU, run store on (default), % of one core",
     }
     figures = []
