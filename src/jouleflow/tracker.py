@@ -455,7 +455,7 @@ def host_info(config: MeterConfig) -> dict[str, str]:
     import socket
 
     from jouleflow import __version__
-    from jouleflow.sensors.estimate import read_cpu_model
+    from jouleflow.sensors.cpu_table import read_cpu_model
 
     return {
         "hostname": socket.gethostname(),

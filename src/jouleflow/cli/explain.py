@@ -234,7 +234,7 @@ def estimate_command(
     if hardware is not None:
         device = tables.device(hardware).scaled_to(os.cpu_count() or 1)
     else:
-        from jouleflow.sensors.estimate import read_cpu_model
+        from jouleflow.sensors.cpu_table import read_cpu_model
 
         device = device_for(cpu_model=read_cpu_model(), logical_cpus=os.cpu_count() or 1)[0]
     prec = _precision(precision) or ("bf16" if device.kind == "gpu" else "fp32")

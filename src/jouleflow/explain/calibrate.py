@@ -384,6 +384,6 @@ def calibrate(
 
 
 def _cpu_model(config: MeterConfig | None) -> str | None:
-    from jouleflow.sensors.estimate import read_cpu_model
+    from jouleflow.sensors.cpu_table import read_cpu_model
 
     return read_cpu_model(config.proc_root if config is not None else "/proc")

@@ -7,6 +7,13 @@ import pytest
 
 from jouleflow.records import Availability, ComponentKind, Method, ReadingKind
 from jouleflow.sensors.base import Sensor
+from jouleflow.sensors.cpu_table import (
+    lookup_tdp,
+    normalise_cpu_name,
+    read_core_count,
+    read_cpu_model,
+    read_socket_count,
+)
 from jouleflow.sensors.estimate import (
     DEFAULT_IDLE_FRACTION,
     GENERIC_TDP_PER_CORE_W,
@@ -21,11 +28,6 @@ from jouleflow.sensors.estimate import (
     NetworkEstimator,
     bytes_power_mw,
     cpu_power_w,
-    lookup_tdp,
-    normalise_cpu_name,
-    read_core_count,
-    read_cpu_model,
-    read_socket_count,
     utilisation,
 )
 
