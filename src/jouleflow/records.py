@@ -9,6 +9,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from jouleflow.units import J_PER_KWH
+
 
 class ComponentKind(str, enum.Enum):
     """What a domain measures; the values are the stable strings of the result document."""
@@ -202,9 +204,6 @@ def phase_from_dict(data: dict[str, Any]) -> PhaseEnergy:
         windows_ns=tuple((int(a), int(b)) for a, b in data.get("windows_ns", [])),
         truncated=data.get("truncated", 0),
     )
-
-
-J_PER_KWH = 3_600_000
 
 
 SCHEMA_VERSION = 1

@@ -4,18 +4,6 @@ from __future__ import annotations
 
 J_PER_KWH = 3_600_000
 J_PER_WH = 3_600
-UJ_PER_J = 1_000_000
-MJ_PER_J = 1_000  # millijoules
-NS_PER_S = 1_000_000_000
-MW_PER_W = 1_000  # milliwatts
-
-
-def kwh_from_j(energy_j: float) -> float:
-    return energy_j / J_PER_KWH
-
-
-def s_from_ns(t_ns: int) -> float:
-    return t_ns / NS_PER_S
 
 
 def format_energy(energy_j: float) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 from jouleflow.errors import ConfigError
 from jouleflow.explain.records import ESTIMATE, Interval, Work
 from jouleflow.explain.tables import Costs
+from jouleflow.units import J_PER_KWH
 
 TRAINING_UTILISATION = Interval(0.25, 0.40, 0.55)  # model FLOP utilisation: typical LLM training
 INFERENCE_UTILISATION = Interval(0.10, 0.30, 0.50)
@@ -83,7 +84,7 @@ class Estimate:
                 "static": self.static_j,
             },
             "energy_j": self.energy_j.to_dict(),
-            "energy_kwh": {k: v / 3_600_000 for k, v in self.energy_j.to_dict().items()},
+            "energy_kwh": {k: v / J_PER_KWH for k, v in self.energy_j.to_dict().items()},
             "bound": self.bound,
             "label": ESTIMATE,
             "notes": list(self.notes),

@@ -12,7 +12,7 @@ from typing import Any
 
 from jouleflow.records import ComponentEnergy, RunResult
 from jouleflow.report.model import PowerSeries, display_label, method_text
-from jouleflow.units import format_energy
+from jouleflow.units import J_PER_KWH, format_energy
 
 CSS = """
 :root { --ink: #222; --muted: #666; --line: #e3e3e3; --measured: #4C78A8; --estimated: #F58518; }
@@ -112,7 +112,7 @@ def cards(result: RunResult) -> str:
     items = [
         _card(
             f"{format_energy(total)} ± {format_energy(result.total_uncertainty_j)}",
-            f"total energy ({total / 3_600_000:.3g} kWh)",
+            f"total energy ({total / J_PER_KWH:.3g} kWh)",
         ),
         _card(
             f"{measured_share:.0%} measured",
