@@ -1,10 +1,16 @@
 """What phase and layer attribution cost a training step of the README's example model.
 
-The example's model (a 64 → 512 → 512 → 10 MLP, batch 128, AdamW, CPU) trains in three ways,
-alternated in batches inside one ``track()`` on a simulated one-socket RAPL tree: unwatched (the
-baseline), under ``jouleflow.torch.watch`` (phases: every transition reads the counters), and under
+The example's model (a 64 → 512 → 512 → 10 MLP, batch 128, AdamW, CPU) trains in three ways
+inside one ``track()`` on a simulated one-socket RAPL tree: unwatched (the baseline), under
+``jouleflow.torch.watch`` (phases: every transition reads the counters), and under
 ``watch(layers=True)`` (plus forward hooks on every layer; the FLOP-counting pass is excluded:
-it happens once). The figure is the median step time's overhead over the baseline.
+it happens once). Each round trains one epoch of 40 steps in each way, in an order that rotates
+from round to round, so that drift in the machine's speed falls on all three alike.
+
+The figure is the median over rounds of each round's overhead (watched ÷ unwatched − 1), judged
+on the CPU time the process spends per step (all its threads: the sampler's share is in it).
+Wall time is reported beside it: on a shared VM it also carries the time other tenants take from
+this one (steal), which comes and goes by several per cent from one epoch to the next.
 
     .venv/bin/python bench/attribution_overhead.py [--quick | --long] [--json PATH]
 """
@@ -20,8 +26,9 @@ from _common import Figure, finish, fmt, median, parse_args, scratch_dir, simula
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
-ROUNDS = {"quick": 5, "default": 15, "long": 40}
+ROUNDS = {"quick": 12, "default": 40, "long": 100}
 STEPS_PER_ROUND = 40
+MODES = ("none", "phases", "layers")
 TARGETS_PCT = {"phases": 3.0, "layers": 15.0}
 
 
@@ -40,49 +47,66 @@ def measure(rounds: int) -> list[Figure]:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
 
-    def epoch() -> float:
-        started = time.perf_counter_ns()
+    def epoch() -> tuple[float, float]:
+        """(CPU, wall) µs per step."""
+        cpu, wall = time.process_time_ns(), time.perf_counter_ns()
         for x, y in loader:
             loss = loss_fn(model(x), y)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        return (time.perf_counter_ns() - started) / STEPS_PER_ROUND / 1e6  # ms per step
+        return (
+            (time.process_time_ns() - cpu) / STEPS_PER_ROUND / 1e3,
+            (time.perf_counter_ns() - wall) / STEPS_PER_ROUND / 1e3,
+        )
 
-    times: dict[str, list[float]] = {"none": [], "phases": [], "layers": []}
+    def watched(mode: str, run: jouleflow.Run) -> tuple[float, float]:
+        if mode == "none":
+            return epoch()
+        watcher = jt.watch(model, optimizer, loader, run=run, layers=mode == "layers", flops=False)
+        try:
+            return epoch()
+        finally:
+            watcher.close()
+
+    cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
+    wall: dict[str, list[float]] = {mode: [] for mode in MODES}
     with (
         scratch_dir() as tmp,
         simulated_socket(Path(tmp)) as root,
         jouleflow.track(powercap_root=str(root), gpus=False, db=False) as run,
     ):
-        epoch()  # warm-up
-        for _ in range(rounds):
-            times["none"].append(epoch())
-            watcher = jt.watch(model, optimizer, loader, run=run)
-            times["phases"].append(epoch())
-            watcher.close()
-            watcher = jt.watch(model, optimizer, loader, run=run, layers=True, flops=False)
-            times["layers"].append(epoch())
-            watcher.close()
-    base = median(times["none"])
+        for mode in MODES:  # warm-up: first-call costs of each path
+            watched(mode, run)
+        for k in range(rounds):
+            for mode in MODES[k % 3 :] + MODES[: k % 3]:
+                c, w = watched(mode, run)
+                cpu[mode].append(c)
+                wall[mode].append(w)
+
+    def overhead(times: dict[str, list[float]], mode: str) -> float:
+        return median([(a / b - 1) * 100 for a, b in zip(times[mode], times["none"])])
+
+    base = median(cpu["none"])
     figures = []
     for mode, title in (("phases", "phase attribution"), ("layers", "layer attribution")):
-        value = median(times[mode])
-        overhead = (value / base - 1) * 100
+        value = overhead(cpu, mode)
         figures.append(
             Figure(
                 key=f"cost.attribution.{mode}",
                 title=f"{title}: step-time overhead on the example model",
                 unit="%",
-                value=overhead,
+                value=value,
                 baseline=0.0,
-                baseline_label=f"the same steps unwatched: {fmt(base)} ms per step",
-                ratio=value / base,
+                baseline_label=f"the same steps unwatched: {fmt(base)} µs of CPU per step",
+                ratio=1 + value / 100,
                 ratio_label="step time watched ÷ unwatched",
                 target=TARGETS_PCT[mode],
                 details=[
-                    f"{rounds} rounds of {STEPS_PER_ROUND} steps each, alternated with the "
-                    f"baseline; median step {fmt(value)} ms vs {fmt(base)} ms",
+                    f"{rounds} rounds of {STEPS_PER_ROUND} steps in each way, order rotated; "
+                    f"median step {fmt(median(cpu[mode]))} µs of CPU vs {fmt(base)} µs",
+                    f"in wall time: {fmt(overhead(wall, mode))} % (median step "
+                    f"{fmt(median(wall[mode]))} µs vs {fmt(median(wall['none']))} µs)",
                 ],
                 group="cost",
             )

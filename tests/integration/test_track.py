@@ -137,3 +137,31 @@ def test_phase_outside_a_run_is_a_clear_error():
     phase = run.phase("x")
     with pytest.raises(jouleflow.RunStateError, match="outside a running measurement"):
         phase.__enter__()
+
+
+def test_many_switches_across_samples_are_accounted_in_time_order(simulated_socket):
+    """Edges are read at once and accounted in batches; samples in between must not reorder them."""
+    tree, sim = simulated_socket
+    run = jouleflow.track(powercap_root=str(tree.root), gpus=False, interval_s=0.002).start()
+    current = None
+    for k in range(3000):  # dozens of settle batches, interleaved with ~hundreds of samples
+        current = run.switch(current, "a" if k % 2 else "b")
+        if k % 500 == 0:
+            time.sleep(0.003)
+    assert current is not None
+    current.close()
+    # a closed occurrence knows its energy before the run stops (its edges settle on demand)
+    assert current.closed and current.energy_j >= 0
+    result = run.stop()
+    package = "rapl:package-0"
+    assert result.phase("a").count + result.phase("b").count == 3000
+    parts = sum(p.self_energy_j[package] for p in result.phases)
+    assert parts + result.unattributed_j[package] == pytest.approx(
+        result.component(package).energy_j, rel=1e-12
+    )
+    start, end = result.window_ns
+    assert result.component(package).energy_j == pytest.approx(
+        sim.energy_j("intel-rapl:0", start, end), abs=0.2
+    )
+    assert all(v >= 0 for p in result.phases for v in p.self_energy_j.values())
+    assert result.samples > 10

@@ -12,33 +12,51 @@ The ledger is a pure function of that stream: no clocks, no sensors, no threads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 MAX_WINDOWS_KEPT = 1000  # occurrences whose exact windows are kept per phase name
 
 
-@dataclass(slots=True, eq=False)  # identity: two occurrences of one phase are different
 class OpenPhase:
-    """One occurrence of a phase; ``end_ns``/``end_cum`` are set when it closes."""
+    """One occurrence of a phase; ``end_ns``/``end_cum`` are set when it closes.
 
-    name: str
-    start_ns: int
-    start_cum: tuple[float, ...]
-    end_ns: int | None = None
-    end_cum: tuple[float, ...] | None = None
+    Compared by identity: two occurrences of one phase are different. A caller that records
+    edges first and folds them later (``jouleflow.tracker``) creates the handle at the edge and
+    may set ``end_ns`` when it records the closing edge; the cumulative vectors come with the fold.
+    """
+
+    __slots__ = ("end_cum", "end_ns", "name", "start_cum", "start_ns")
+
+    def __init__(self, name: str, start_ns: int) -> None:
+        self.name = name
+        self.start_ns = start_ns
+        self.start_cum: tuple[float, ...] | None = None
+        self.end_ns: int | None = None
+        self.end_cum: tuple[float, ...] | None = None
+
+    def __repr__(self) -> str:
+        return f"OpenPhase({self.name!r}, start_ns={self.start_ns}, end_ns={self.end_ns})"
 
 
-@dataclass(slots=True)
 class PhaseTotals:
     """Everything known about one phase name; energies in µJ per domain."""
 
-    name: str
-    count: int = 0
-    duration_ns: int = 0
-    inclusive_uj: list[float] = field(default_factory=list)
-    self_uj: list[float] = field(default_factory=list)
-    windows_ns: list[tuple[int, int]] = field(default_factory=list)
-    truncated: int = 0  # occurrences still open when the run stopped
+    __slots__ = (
+        "count",
+        "duration_ns",
+        "inclusive_uj",
+        "name",
+        "self_uj",
+        "truncated",
+        "windows_ns",
+    )
+
+    def __init__(self, name: str, width: int) -> None:
+        self.name = name
+        self.count = 0
+        self.duration_ns = 0
+        self.inclusive_uj = [0.0] * width
+        self.self_uj = [0.0] * width
+        self.windows_ns: list[tuple[int, int]] = []
+        self.truncated = 0  # occurrences still open when the run stopped
 
 
 class PhaseLedger:
@@ -62,13 +80,16 @@ class PhaseLedger:
         bucket[:] = [b + c - last for b, c, last in zip(bucket, cum, self._last_cum)]
         self._last_t, self._last_cum = t_ns, cum
 
-    def open(self, name: str, t_ns: int, cum: tuple[float, ...]) -> OpenPhase:
+    def open(
+        self, name: str, t_ns: int, cum: tuple[float, ...], handle: OpenPhase | None = None
+    ) -> OpenPhase:
+        """Open ``name`` at ``t_ns``; ``handle``: the one made when the edge was seen, if any."""
         self._advance(t_ns, cum)
         if name not in self.totals:
-            self.totals[name] = PhaseTotals(
-                name, inclusive_uj=[0.0] * self._n, self_uj=[0.0] * self._n
-            )
-        handle = OpenPhase(name, t_ns, cum)
+            self.totals[name] = PhaseTotals(name, self._n)
+        if handle is None:
+            handle = OpenPhase(name, t_ns)
+        handle.start_cum = cum
         self._open.append(handle)
         return handle
 
@@ -89,8 +110,11 @@ class PhaseLedger:
         totals = self.totals[handle.name]
         totals.count += 1
         totals.duration_ns += t_ns - handle.start_ns
+        start_cum = handle.start_cum
+        assert start_cum is not None, "closed before it was opened"
+        inclusive = totals.inclusive_uj
         for i in range(self._n):
-            totals.inclusive_uj[i] += cum[i] - handle.start_cum[i]
+            inclusive[i] += cum[i] - start_cum[i]
         if len(totals.windows_ns) < MAX_WINDOWS_KEPT:
             totals.windows_ns.append((handle.start_ns, t_ns))
         if truncated:

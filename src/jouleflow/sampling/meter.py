@@ -85,15 +85,21 @@ class Meter:
     def snapshot(self, *, edge: bool = False) -> tuple[int, tuple[float, ...]]:
         """Read the sensors now; ``edge`` reads only the cheap exact ones (see Domain.edge_read)."""
         with self._lock:
-            return self._snapshot_locked(edge)
+            t_ns, readings = self.read(edge=edge)
+            return t_ns, self.advance(t_ns, readings, periodic=not edge)
 
     def current_power_w(self) -> tuple[float, ...]:
         """Latest power per domain: the held reading, or the last counter rate."""
         with self._lock:
             return tuple(p / 1000 for p in self._power_mw)
 
-    def _snapshot_locked(self, edge: bool) -> tuple[int, tuple[float, ...]]:
-        # The hot path of every phase edge: index lists instead of per-domain branching.
+    def read(self, *, edge: bool = False) -> tuple[int, list[int | None]]:
+        """Raw values per domain (None where not read) and their instant; no accounting.
+
+        Split from ``advance`` so that a phase edge can read now and account later, in a batch
+        (``jouleflow.tracker``). The caller serialises ``read`` and ``advance`` and advances the
+        readings in the order they were read.
+        """
         readings: list[int | None] = [None] * len(self.domains)
         if edge:
             counters, others = self._edge_counters, self._edge_others
@@ -102,7 +108,14 @@ class Meter:
         before = time.monotonic_ns()
         self._read_into(readings, counters, edge)
         t_ns = (before + time.monotonic_ns()) // 2
-        self._read_into(readings, others, edge)
+        if others:
+            self._read_into(readings, others, edge)
+        return t_ns, readings
+
+    def advance(
+        self, t_ns: int, readings: Sequence[int | None], *, periodic: bool = False
+    ) -> tuple[float, ...]:
+        """Account readings taken at ``t_ns``: the cumulative µJ per domain since the start."""
         cum, raw = self._cum, self._raw
         for i in self._counter_idx:
             value = readings[i]
@@ -122,10 +135,10 @@ class Meter:
                 value = readings[i]
                 if value is not None:
                     power[i] = value
-        if not edge:
+        if periodic:
             self._update_counter_rates(t_ns)
         self._t_ns = t_ns
-        return t_ns, tuple(cum)
+        return tuple(cum)
 
     def _read_into(self, readings: list[int | None], indices: Sequence[int], edge: bool) -> None:
         for index in indices:

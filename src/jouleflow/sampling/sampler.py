@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable, Sequence
 
 from jouleflow.records import Domain, Method, ReadingKind
-from jouleflow.sampling.meter import Meter
 from jouleflow.sampling.timeline import Timeline
 from jouleflow.sensors._counters import poll_interval_bound_ns
 
@@ -38,16 +37,20 @@ def sample_interval_ns(requested_s: float | None, domains: Sequence[Domain]) -> 
 
 
 class Sampler:
-    """Calls ``meter.snapshot()`` every ``interval_ns`` on a schedule that does not drift."""
+    """Takes a sample every ``interval_ns`` on a schedule that does not drift.
+
+    ``take_sample`` is ``Meter.snapshot`` or a caller's wrapper of it (the run accounts the phase
+    edges recorded before each sample first, so that the meter sees every reading in time order).
+    """
 
     def __init__(
         self,
-        meter: Meter,
+        take_sample: Callable[[], tuple[int, tuple[float, ...]]],
         timeline: Timeline,
         interval_ns: int,
         on_sample: SampleCallback | None = None,
     ) -> None:
-        self.meter = meter
+        self.take_sample = take_sample
         self.timeline = timeline
         self.interval_ns = interval_ns
         self.on_sample = on_sample
@@ -68,7 +71,7 @@ class Sampler:
     def _loop(self) -> None:
         next_ns = time.monotonic_ns() + self.interval_ns
         while not self._stop.wait(max(0, next_ns - time.monotonic_ns()) / 1e9):
-            t_ns, cum = self.meter.snapshot()
+            t_ns, cum = self.take_sample()
             self.timeline.append(t_ns, cum)
             if self.on_sample is not None:
                 self.on_sample(t_ns, cum)
