@@ -42,8 +42,25 @@ from jouleflow.sensors.discovery import Discovery, open_sensors
 if TYPE_CHECKING:
     from jouleflow.store.recorder import Recorder
 
-# A recorded phase edge: its instant, raw readings, the occurrence it closes, the one it opens.
-_Edge = tuple[int, list[int | None], OpenPhase | None, OpenPhase | None]
+
+class PhaseStream:
+    """A sequence of phases with one open at a time, switched by ``Run.mark`` at a high rate.
+
+    What a training loop's state machine needs (``jouleflow.torch.watch``): each mark closes the
+    stream's phase and opens the next at one edge, without a ``Phase`` object per occurrence.
+    ``current`` is the name of the open phase, None when none is.
+    """
+
+    __slots__ = ("_handle", "current")
+
+    def __init__(self) -> None:
+        self.current: str | None = None
+        self._handle: OpenPhase | None = None  # the ledger's occurrence, once accounted
+
+
+# A recorded phase edge: its instant and raw readings, then either the occurrence it closes and
+# the one it opens (phase objects), or a stream and the name it switches to (None: closes it).
+_Edge = tuple[int, list[int | None], OpenPhase | PhaseStream | None, OpenPhase | str | None]
 
 # Where a run is saved: a path, None or True for the default store (JOULEFLOW_DB, else the user
 # data folder), False for nowhere.
@@ -277,6 +294,29 @@ class Run:
             self._record_locked((t_ns, readings, closing, handle))
         return opened
 
+    def stream(self) -> PhaseStream:
+        """A new stream of phases for ``mark`` (one phase open at a time)."""
+        return PhaseStream()
+
+    def mark(self, stream: PhaseStream, name: str | None) -> None:
+        """Close ``stream``'s phase and open ``name`` (None: open nothing) at one edge.
+
+        The cheapest edge there is: it reads the counters and records them; everything else
+        happens when the batch is accounted. After the run stopped, closing is a no-op.
+        """
+        with self._lock:
+            meter = self._meter
+            if meter is None or self._result is not None:
+                if name is None:
+                    return
+                raise RunStateError(f"phase {name!r} outside a running measurement")
+            t_ns, readings = meter.read(edge=True)
+            pending = self._pending
+            pending.append((t_ns, readings, stream, name))
+            stream.current = name
+            if len(pending) >= self.SETTLE_BATCH:
+                self._settle_locked()
+
     def _open_phase(self, phase: Phase) -> None:
         with self._lock:
             meter = self._meter
@@ -324,9 +364,16 @@ class Run:
         advance = meter.advance
         for t_ns, readings, closing, opening in pending:
             cum = advance(t_ns, readings)
+            if isinstance(closing, PhaseStream):
+                if closing._handle is not None:
+                    ledger.close(closing._handle, t_ns, cum)
+                closing._handle = (
+                    ledger.open(opening, t_ns, cum) if isinstance(opening, str) else None
+                )
+                continue
             if closing is not None:
                 ledger.close(closing, t_ns, cum)
-            if opening is not None:
+            if isinstance(opening, OpenPhase):
                 ledger.open(opening.name, t_ns, cum, opening)
 
     def _take_sample(self) -> tuple[int, tuple[float, ...]]:

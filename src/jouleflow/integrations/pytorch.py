@@ -119,7 +119,7 @@ class Watcher:
         self.sync = sync and torch.cuda.is_available()
         self.steps = 0
         self.epochs = 0
-        self._phase: Phase | None = None
+        self._stream = run.stream()  # data/forward/backward/optimizer/other, one at a time
         self._epoch: Phase | None = None
         self.current: str | None = None
         self._handles: list[Any] = []
@@ -154,15 +154,14 @@ class Watcher:
             return
         if self.sync:
             torch.cuda.synchronize()
-        self._phase = self.run.switch(self._phase, name)
+        self.run.mark(self._stream, name)
         self.current = name
 
     def _leave(self) -> None:
-        if self._phase is not None:
+        if self.current is not None:
             if self.sync:
                 torch.cuda.synchronize()
-            self._phase.close()
-            self._phase = None
+            self.run.mark(self._stream, None)
             self.current = None
 
     def _forward_starts(self, module: nn.Module, args: Any, kwargs: Any) -> None:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from jouleflow.errors import SensorError
 from jouleflow.records import Domain, ReadingKind
 from jouleflow.sensors._counters import counter_delta
 from jouleflow.sensors.base import Sensor
+
+# (a sensor's read method, its first domain, past its last domain)
+_Read = tuple[Callable[[], Sequence[int | None]], int, int]
 
 _UJ_PER_MW_NS = 1e-6  # 1 mW for 1 ns = 1e-12 J = 1e-6 µJ
 
@@ -61,6 +64,30 @@ class Meter:
         edge_sensors = {i for i in order if any(d.edge_read for d in self.domains[self._slices[i]])}
         self._edge_counters = [i for i in self._counter_sensors if i in edge_sensors]
         self._edge_others = [i for i in self._other_sensors if i in edge_sensors]
+        self._plans: dict[bool, tuple[list[_Read], list[_Read]]] = {}
+        self._plan()
+
+    def _plan(self) -> None:
+        """What ``read`` calls, bound once: (read method, first domain, past-the-last domain).
+
+        Rebuilt without a sensor when it fails, so the hot path has no per-sensor checks.
+        """
+
+        def reads(indices: Sequence[int], edge: bool) -> list[_Read]:
+            return [
+                (
+                    self.sensors[i].read_edges if edge else self.sensors[i].read,
+                    self._slices[i].start,
+                    self._slices[i].stop,
+                )
+                for i in indices
+                if i not in self._failed
+            ]
+
+        self._plans = {
+            True: (reads(self._edge_counters, True), reads(self._edge_others, True)),
+            False: (reads(self._counter_sensors, False), reads(self._other_sensors, False)),
+        }
 
     def start(self) -> tuple[int, tuple[float, ...]]:
         """Take the first reading of the (already opened) sensors; returns the zero point."""
@@ -101,15 +128,31 @@ class Meter:
         readings in the order they were read.
         """
         readings: list[int | None] = [None] * len(self.domains)
+        counters, others = self._plans[edge]
+        before = time.monotonic_ns()
+        try:
+            for read, start, stop in counters:
+                readings[start:stop] = read()
+            t_ns = (before + time.monotonic_ns()) // 2
+            for read, start, stop in others:
+                readings[start:stop] = read()
+        except SensorError:
+            return self._read_carefully(edge, before)
+        if len(readings) != len(self.domains):  # a sensor returned too many or too few values
+            return self._read_carefully(edge, before)
+        return t_ns, readings
+
+    def _read_carefully(self, edge: bool, before: int) -> tuple[int, list[int | None]]:
+        """``read`` again sensor by sensor, dropping (and reporting) the ones that fail."""
+        readings: list[int | None] = [None] * len(self.domains)
         if edge:
             counters, others = self._edge_counters, self._edge_others
         else:
             counters, others = self._counter_sensors, self._other_sensors
-        before = time.monotonic_ns()
         self._read_into(readings, counters, edge)
         t_ns = (before + time.monotonic_ns()) // 2
-        if others:
-            self._read_into(readings, others, edge)
+        self._read_into(readings, others, edge)
+        self._plan()
         return t_ns, readings
 
     def advance(
