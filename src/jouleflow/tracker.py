@@ -18,7 +18,7 @@ import os
 import sys
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
@@ -60,7 +60,7 @@ class PhaseStream:
 
 # A recorded phase edge: its instant and raw readings, then either the occurrence it closes and
 # the one it opens (phase objects), or a stream and the name it switches to (None: closes it).
-_Edge = tuple[int, list[int | None], OpenPhase | PhaseStream | None, OpenPhase | str | None]
+_Edge = tuple[int, Sequence[int | None], OpenPhase | PhaseStream | None, OpenPhase | str | None]
 
 # Where a run is saved: a path, None or True for the default store (JOULEFLOW_DB, else the user
 # data folder), False for nowhere.
@@ -146,7 +146,11 @@ class Run:
         self.run_id = uuid.uuid4().hex
         self.timeline = Timeline()
         self._on_sample = on_sample
+        # Two locks, always taken in this order: ``_fold_lock`` while edges are accounted (meter,
+        # ledger), ``_lock`` while an edge is read and recorded. A mark never waits for a fold.
+        self._fold_lock = threading.Lock()
         self._lock = threading.Lock()
+        self._accepting = False  # edges are recorded between the first and the last reading
         self._discovery: Discovery | None = None
         self._meter: Meter | None = None
         self._sampler: Sampler | None = None
@@ -157,7 +161,7 @@ class Run:
         self._counts: dict[str, int] = {}
         self._contributors: list[Callable[[RunResult], RunResult]] = []
         self._recorder: Recorder | None = None
-        # Phase edges read the counters at once and are accounted later, in batches (see switch).
+        # Phase edges read the counters at once and are accounted later, in batches (see mark).
         self._pending: list[_Edge] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -172,6 +176,7 @@ class Run:
         self._start_ns = t_ns
         self.timeline.append(t_ns, cum)
         self._ledger = PhaseLedger(t_ns, cum)
+        self._accepting = True
         interval_ns = sample_interval_ns(self.config.interval_s, self._meter.domains)
         on_sample = recorder.sample_callback(self._on_sample) if recorder else self._on_sample
         self._sampler = Sampler(self._take_sample, self.timeline, interval_ns, on_sample)
@@ -201,9 +206,8 @@ class Run:
         if self._recorder is not None:
             self._recorder.stop_flushing()
         self._sampler.stop()
-        with self._lock:
-            self._settle_locked()
-            t_ns, cum = self._meter.snapshot()
+        with self._fold_lock:
+            t_ns, cum = self._fold_until_now(edge=False, last=True)
             self.timeline.append(t_ns, cum)
             self._ledger.finish(t_ns, cum)
         self._meter.close()
@@ -229,9 +233,8 @@ class Run:
         meter, ledger = self._meter, self._ledger
         if meter is None or ledger is None:
             raise RunStateError("partial_result() before start()")
-        with self._lock:
-            self._settle_locked()
-            t_ns, cum = meter.snapshot(edge=True)
+        with self._fold_lock:
+            t_ns, cum = self._fold_until_now(edge=True)
             ledger = _copy_ledger(ledger)
         ledger.finish(t_ns, cum)
         return self._build_result(t_ns, cum, None, "running", ledger)
@@ -280,7 +283,7 @@ class Run:
         """Close ``current`` and open ``name`` at one instant (one edge, no gap between them)."""
         with self._lock:
             meter = self._meter
-            if meter is None or self._result is not None:
+            if meter is None or not self._accepting:
                 raise RunStateError(f"phase {name!r} outside a running measurement")
             t_ns, readings = meter.read(edge=True)
             closing = current._open if current is not None else None
@@ -291,7 +294,10 @@ class Run:
                     closing = None  # already closed (e.g. by stop())
             opened = Phase(self, name)
             opened._open = handle = OpenPhase(name, t_ns)
-            self._record_locked((t_ns, readings, closing, handle))
+            self._pending.append((t_ns, readings, closing, handle))
+            backlog = len(self._pending)
+        if backlog >= self.SETTLE_BACKLOG:
+            self._settle()
         return opened
 
     def stream(self) -> PhaseStream:
@@ -306,61 +312,74 @@ class Run:
         """
         with self._lock:
             meter = self._meter
-            if meter is None or self._result is not None:
+            if meter is None or not self._accepting:
                 if name is None:
                     return
                 raise RunStateError(f"phase {name!r} outside a running measurement")
-            t_ns, readings = meter.read(edge=True)
+            t_ns, readings = meter.read_edge()
             pending = self._pending
             pending.append((t_ns, readings, stream, name))
             stream.current = name
-            if len(pending) >= self.SETTLE_BATCH:
-                self._settle_locked()
+            backlog = len(pending)
+        if backlog >= self.SETTLE_BACKLOG:
+            self._settle()
 
     def _open_phase(self, phase: Phase) -> None:
         with self._lock:
             meter = self._meter
-            if meter is None or self._result is not None:
+            if meter is None or not self._accepting:
                 raise RunStateError(f"phase {phase.name!r} outside a running measurement")
             t_ns, readings = meter.read(edge=True)
             phase._open = handle = OpenPhase(phase.name, t_ns)
-            self._record_locked((t_ns, readings, None, handle))
+            self._pending.append((t_ns, readings, None, handle))
 
     def _close_phase(self, phase: Phase) -> None:
         with self._lock:
             handle = phase._open
             if (
-                self._result is None
+                self._accepting
                 and self._meter is not None
                 and handle is not None
                 and handle.end_ns is None
             ):
                 t_ns, readings = self._meter.read(edge=True)
                 handle.end_ns = t_ns
-                self._record_locked((t_ns, readings, handle, None))
+                self._pending.append((t_ns, readings, handle, None))
 
     # An edge's counters are read at the edge; unwrapping them and folding the edge into the
-    # ledger (several µs of Python each) waits for a batch: the periodic sample, the end of the
-    # run, a phase's figures being asked for, or this many edges. Done in one loop, that work
-    # stays in the CPU's caches instead of competing with the training step's own.
-    SETTLE_BATCH = 64
-
-    def _record_locked(self, edge: _Edge) -> None:
-        pending = self._pending
-        pending.append(edge)
-        if len(pending) >= self.SETTLE_BATCH:
-            self._settle_locked()
+    # ledger (several µs of Python each) waits for the next periodic sample, which accounts the
+    # backlog on the sampler's thread, off the measured code's path (or for the end of the run,
+    # or a phase's figures being asked for). A backlog this long is accounted where it arises.
+    SETTLE_BACKLOG = 8192
 
     def _settle(self) -> None:
-        with self._lock:
-            self._settle_locked()
+        """Account every edge recorded so far."""
+        with self._fold_lock:
+            with self._lock:
+                pending, self._pending = self._pending, []
+            self._fold(pending)
 
-    def _settle_locked(self) -> None:
-        """Account the recorded edges in order: meter first, then the phase ledger."""
-        pending, meter, ledger = self._pending, self._meter, self._ledger
+    def _fold_until_now(self, *, edge: bool, last: bool = False) -> tuple[int, tuple[float, ...]]:
+        """Account the recorded edges, then a reading taken right after the last of them.
+
+        The caller holds ``_fold_lock``. The reading is taken with the backlog under ``_lock``,
+        so no edge can fall between them; ``last`` refuses edges from then on (the run stops).
+        """
+        meter = self._meter
+        assert meter is not None
+        with self._lock:
+            pending, self._pending = self._pending, []
+            t_ns, readings = meter.read(edge=edge)
+            if last:
+                self._accepting = False
+        self._fold(pending)
+        return t_ns, meter.advance(t_ns, readings, periodic=not edge)
+
+    def _fold(self, pending: list[_Edge]) -> None:
+        """Account edges in the order they were read: meter first, then the phase ledger."""
+        meter, ledger = self._meter, self._ledger
         if not pending or meter is None or ledger is None:
             return
-        self._pending = []
         advance = meter.advance
         for t_ns, readings, closing, opening in pending:
             cum = advance(t_ns, readings)
@@ -378,10 +397,8 @@ class Run:
 
     def _take_sample(self) -> tuple[int, tuple[float, ...]]:
         """The sampler's reading, after the edges recorded before it (time order)."""
-        with self._lock:
-            self._settle_locked()
-            assert self._meter is not None
-            return self._meter.snapshot()
+        with self._fold_lock:
+            return self._fold_until_now(edge=False)
 
     # -- what integrations add ----------------------------------------------------------------
     def count(self, **units: int) -> None:
