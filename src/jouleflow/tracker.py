@@ -179,7 +179,9 @@ class Run:
         self._accepting = True
         interval_ns = sample_interval_ns(self.config.interval_s, self._meter.domains)
         on_sample = recorder.sample_callback(self._on_sample) if recorder else self._on_sample
-        self._sampler = Sampler(self._take_sample, self.timeline, interval_ns, on_sample)
+        self._sampler = Sampler(
+            self._take_sample, self.timeline, interval_ns, on_sample, prime=self._prime
+        )
         if recorder is not None:
             try:
                 recorder.begin(self.partial_result)
@@ -394,6 +396,11 @@ class Run:
                 ledger.close(closing, t_ns, cum)
             if isinstance(opening, OpenPhase):
                 ledger.open(opening.name, t_ns, cum, opening)
+
+    def _prime(self) -> None:
+        with self._lock:
+            if self._meter is not None:
+                self._meter.prime()
 
     def _take_sample(self) -> tuple[int, tuple[float, ...]]:
         """The sampler's reading, after the edges recorded before it (time order)."""

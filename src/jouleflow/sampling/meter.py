@@ -99,13 +99,28 @@ class Meter:
         self._raw = [0] * n
         t_ns = time.monotonic_ns()
         for index, sensor in enumerate(self.sensors):
-            self._raw[self._slices[index]] = list(sensor.read())
+            span = self._slices[index]
+            if hasattr(sensor, "prime"):  # zero power at first, by definition (sensors/base.py)
+                self._raw[span] = [0] * (span.stop - span.start)
+            else:
+                self._raw[span] = list(sensor.read())
         for i, domain in enumerate(self.domains):
             if domain.reading is ReadingKind.POWER_MW:
                 self._power_mw[i] = self._raw[i]
         self._t_ns = t_ns
         self._rate_ref = (t_ns, list(self._cum))
         return t_ns, tuple(self._cum)
+
+    def prime(self) -> None:
+        """Let sensors with a deferred baseline take it (the sampler's thread, after the start)."""
+        for index, sensor in enumerate(self.sensors):
+            prime = getattr(sensor, "prime", None)
+            if prime is None or index in self._failed:
+                continue
+            try:
+                prime()
+            except SensorError as err:
+                self._fail(index, err)
 
     def close(self) -> None:
         for sensor in self.sensors:
@@ -228,10 +243,15 @@ class Meter:
                         f"returned {len(values)} values for {span.stop - span.start} domains"
                     )
             except SensorError as err:
-                self._failed.add(index)
-                self.errors.append(f"{sensor.name}: {err}; its energy stops at the last reading")
+                self._fail(index, err)
                 continue
             readings[span] = values
+
+    def _fail(self, index: int, err: SensorError) -> None:
+        self._failed.add(index)
+        self.errors.append(
+            f"{self.sensors[index].name}: {err}; its energy stops at the last reading"
+        )
 
     def _update_counter_rates(self, t_ns: int) -> None:
         """Average power of each counter since the previous periodic sample (for live display)."""

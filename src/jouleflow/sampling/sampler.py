@@ -49,11 +49,13 @@ class Sampler:
         timeline: Timeline,
         interval_ns: int,
         on_sample: SampleCallback | None = None,
+        prime: Callable[[], None] | None = None,
     ) -> None:
         self.take_sample = take_sample
         self.timeline = timeline
         self.interval_ns = interval_ns
         self.on_sample = on_sample
+        self.prime = prime  # first thing on the thread: baselines deferred from the start
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -70,6 +72,8 @@ class Sampler:
 
     def _loop(self) -> None:
         next_ns = time.monotonic_ns() + self.interval_ns
+        if self.prime is not None:
+            self.prime()
         while not self._stop.wait(max(0, next_ns - time.monotonic_ns()) / 1e9):
             t_ns, cum = self.take_sample()
             self.timeline.append(t_ns, cum)

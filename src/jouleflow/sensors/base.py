@@ -4,6 +4,10 @@ A sensor is created cheaply, ``probe()``d (which never raises: it says whether i
 not why and how to fix it), then ``open()``ed to get its domains, ``read()`` many times by the
 sampler, and ``close()``d. ``read`` returns one integer per domain, in the domain's
 ``ReadingKind`` unit, and is the only method on the hot path.
+
+A sensor may also have ``prime()``: its first reading is then zero power by definition (the
+disk and network estimators), the meter records that without calling ``read``, and the sampler's
+thread calls ``prime()`` right after the start to take the baseline off the caller's path.
 """
 
 from __future__ import annotations

@@ -359,6 +359,15 @@ def _with_device(names: Iterable[str], class_dir: Path) -> list[str]:
     return sorted(n for n in names if (class_dir / n.replace("/", "!") / "device").exists())
 
 
+def _listed_with_device(class_dir: Path) -> list[str]:
+    """Entries of a sysfs class folder that link to a device; [] when there is no such folder."""
+    try:
+        names = os.listdir(class_dir)
+    except OSError:
+        return []
+    return sorted(n for n in names if os.path.exists(os.path.join(class_dir, n, "device")))
+
+
 class _BytesEstimator:
     """Bytes moved since the previous read on the chosen devices × a fixed energy per byte."""
 
@@ -385,6 +394,15 @@ class _BytesEstimator:
     def _pick(self, names: list[str]) -> list[str]:
         raise NotImplementedError
 
+    def _sysfs_devices(self) -> list[str]:
+        """The hardware devices sysfs lists, named as psutil names them; [] without sysfs."""
+        raise NotImplementedError
+
+    def _devices(self) -> list[str]:
+        # From sysfs alone where it lists the hardware: importing psutil and reading every
+        # counter costs tens of ms, which a run's start should not wait for (see ``prime``).
+        return self._sysfs_devices() or self._pick(list(self._read()))
+
     def model(self) -> str:
         raise NotImplementedError
 
@@ -396,7 +414,7 @@ class _BytesEstimator:
 
     def probe(self) -> Availability:
         try:
-            self.devices = self._pick(list(self._read()))
+            self.devices = self._devices()
         except Exception as err:  # probe never raises
             return _unavailable(self.name, str(err))
         if not self.devices:
@@ -411,7 +429,7 @@ class _BytesEstimator:
         return Availability(self.name, True, reason, domains=(self._id,), measured=False)
 
     def open(self) -> tuple[Domain, ...]:
-        self.devices = self._pick(list(self._read()))
+        self.devices = self._devices()
         self._prev = None
         return (
             _domain(
@@ -433,6 +451,16 @@ class _BytesEstimator:
         # Per device, so that a device appearing, vanishing or resetting never counts as traffic.
         moved = sum(max(0, b - prev[1][d]) for d, b in now[1].items() if d in prev[1])
         return (bytes_power_mw(moved, self.j_per_byte, now[0] - prev[0]),)
+
+    def prime(self) -> None:
+        """Take the baseline now, unless a read already did.
+
+        The first reading is 0 mW by definition, so the meter records it without calling
+        ``read`` and the sampler's thread primes the baseline a moment later, off the start's
+        path. Bytes moved in between (milliseconds) are not counted.
+        """
+        if self._prev is None:
+            self.read()
 
     def read_edges(self) -> tuple[int | None, ...]:
         return (None,)
@@ -467,6 +495,9 @@ class DiskEstimator(_BytesEstimator):
             n for n in names if not n.startswith(VIRTUAL_DISK_PREFIXES)
         )
 
+    def _sysfs_devices(self) -> list[str]:
+        return [n.replace("!", "/") for n in _listed_with_device(self.sys_root / "block")]
+
     def model(self) -> str:
         return (
             f"{self.j_per_byte * 1e9:g} nJ per byte read or written (typical SSD) × bytes "
@@ -500,6 +531,10 @@ class NetworkEstimator(_BytesEstimator):
         return _with_device(names, self.sys_root / "class" / "net") or sorted(
             n for n in names if not n.startswith(VIRTUAL_NIC_PREFIXES)
         )
+
+    def _sysfs_devices(self) -> list[str]:
+        listed = _listed_with_device(self.sys_root / "class" / "net")
+        return [n for n in listed if not _LOOPBACK.match(n)]
 
     def model(self) -> str:
         return (

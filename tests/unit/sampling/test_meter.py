@@ -102,3 +102,54 @@ def test_a_failing_sensor_is_reported_not_hidden(tmp_path):
     meter.snapshot()
     meter.close()
     assert meter.errors and "powercap" in meter.errors[0]
+
+
+class DeferredBaseline:
+    """A sensor with ``prime``: zero power at first by definition, its baseline taken later."""
+
+    name = "deferred"
+
+    def __init__(self):
+        self.reads = 0
+
+    def open(self):
+        from jouleflow.records import ComponentKind, Domain, Method, ReadingKind
+
+        return (
+            Domain(
+                id="estimate:disk",
+                kind=ComponentKind.DISK_ESTIMATE,
+                source="test",
+                method=Method.ESTIMATE,
+                reading=ReadingKind.POWER_MW,
+                label="disk",
+                edge_read=False,
+            ),
+        )
+
+    def read(self):
+        self.reads += 1
+        return (2000,)
+
+    def read_edges(self):
+        return (None,)
+
+    def prime(self):
+        self.read()
+
+    def close(self):
+        pass
+
+
+def test_a_sensor_with_prime_is_not_read_at_the_start():
+    sensor = DeferredBaseline()
+    meter = Meter([(sensor, sensor.open())])
+    t0, zero = meter.start()
+    assert sensor.reads == 0 and zero == (0.0,)
+    meter.prime()
+    assert sensor.reads == 1
+    time.sleep(0.01)
+    t1, cum = meter.snapshot()  # holds 0 mW until its first periodic reading
+    assert cum == (0.0,) and sensor.reads == 2
+    t2, cum = meter.snapshot()
+    assert cum[0] == pytest.approx(2000 * (t2 - t1) * 1e-6)  # 2 W held since that reading

@@ -390,3 +390,30 @@ def test_estimators_are_sensors_labelled_as_estimates(tmp_path):
         assert estimator.read_edges() == (None,) * len(domains)
         estimator.close()
         estimator.close()
+
+
+def test_devices_come_from_sysfs_without_touching_the_counters(tmp_path):
+    """A run's start lists the disks from sysfs; the counters (psutil) wait for ``prime``."""
+    sys_root = tmp_path / "sys"
+    (sys_root / "block" / "nvme0n1" / "device").mkdir(parents=True)
+    (sys_root / "block" / "cciss!c0d0" / "device").mkdir(parents=True)
+    (sys_root / "block" / "loop0").mkdir(parents=True)
+    calls = []
+    disks = {"nvme0n1": 0, "cciss/c0d0": 0}
+
+    def counters():
+        calls.append(1)
+        return dict(disks)
+
+    now_ns = [0]
+    estimator = DiskEstimator(sys_root=sys_root, counters=counters, clock=lambda: now_ns[0])
+    assert estimator.probe().available
+    estimator.open()
+    assert estimator.devices == ["cciss/c0d0", "nvme0n1"] and calls == []
+    estimator.prime()  # the baseline, taken on the sampler's thread
+    assert len(calls) == 1
+    disks["nvme0n1"] += 10**8
+    now_ns[0] += 10**8
+    assert estimator.read() == (10_000,)  # counted from the primed baseline
+    estimator.prime()  # a baseline exists: priming again reads nothing
+    assert len(calls) == 2
