@@ -11,18 +11,14 @@ own run; the last one is ``function.jouleflow_run``).
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import functools
 import os
 import sys
 import threading
-import uuid
+import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
-from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from jouleflow.attribution.phases import OpenPhase, PhaseLedger
 from jouleflow.config import MeterConfig
@@ -39,8 +35,14 @@ from jouleflow.sampling.sampler import SampleCallback, Sampler, sample_interval_
 from jouleflow.sampling.timeline import Timeline
 from jouleflow.sensors.discovery import Discovery, open_sensors
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # also: the first start in a process pays for every module imported here
+    from pathlib import Path
+    from typing import ParamSpec, TypeVar
+
     from jouleflow.store.recorder import Recorder
+
+    P = ParamSpec("P")
+    R = TypeVar("R")
 
 
 class PhaseStream:
@@ -65,9 +67,6 @@ _Edge = tuple[int, Sequence[int | None], OpenPhase | PhaseStream | None, OpenPha
 # Where a run is saved: a path, None or True for the default store (JOULEFLOW_DB, else the user
 # data folder), False for nowhere.
 DbOption = str | os.PathLike[str] | bool | None
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 class Phase:
@@ -143,7 +142,7 @@ class Run:
         self.config = config or MeterConfig()
         self.tags = dict(tags or {})
         self.command = command
-        self.run_id = uuid.uuid4().hex
+        self.run_id = os.urandom(16).hex()  # 128 random bits, like uuid4().hex
         self.timeline = Timeline()
         self._on_sample = on_sample
         # Two locks, always taken in this order: ``_fold_lock`` while edges are accounted (meter,
@@ -171,7 +170,7 @@ class Run:
         recorder = self._open_recorder()  # first: a store that cannot be used stops nothing
         self._discovery = open_sensors(self.config)
         self._meter = Meter(self._discovery.opened)
-        self._started_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        self._started_at = _utc_now_iso()
         t_ns, cum = self._meter.start()
         self._start_ns = t_ns
         self.timeline.append(t_ns, cum)
@@ -222,7 +221,9 @@ class Run:
             warning = self._recorder.finish(self._result)
             if warning is not None:
                 warnings = (*self._result.warnings, warning)
-                self._result = dataclasses.replace(self._result, warnings=warnings)
+                from dataclasses import replace
+
+                self._result = replace(self._result, warnings=warnings)
         return self._result
 
     def partial_result(self) -> RunResult:
@@ -509,6 +510,16 @@ class Run:
         )
 
 
+def _utc_now_iso() -> str:
+    """Now, as ``datetime.now(timezone.utc).isoformat(timespec="milliseconds")`` writes it.
+
+    Without importing datetime, which the first start in a process would pay for.
+    """
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+    return f"{stamp}.{int(now % 1 * 1000):03d}+00:00"
+
+
 def _copy_ledger(ledger: PhaseLedger) -> PhaseLedger:
     """A copy to ``finish()`` without touching the original, in about a millisecond.
 
@@ -516,6 +527,8 @@ def _copy_ledger(ledger: PhaseLedger) -> PhaseLedger:
     immutable; a plain deep copy of them would hold the run's lock for tens of milliseconds.
     """
     memo: dict[int, Any] = {id(t.windows_ns): list(t.windows_ns) for t in ledger.totals.values()}
+    import copy
+
     return copy.deepcopy(ledger, memo)
 
 
