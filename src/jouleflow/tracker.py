@@ -585,21 +585,30 @@ def _report_to_parent(result: RunResult) -> None:
 
 
 def host_info(config: MeterConfig) -> dict[str, str]:
+    """Where the run was measured; computed once per process (``platform.platform()`` reads the
+    Python executable to find the C library, too slow to repeat at every store flush)."""
+    return dict(_host_info(config.proc_root, os.getpid()))  # a forked child: its own pid
+
+
+@functools.lru_cache(maxsize=4)
+def _host_info(proc_root: str, pid: int) -> tuple[tuple[str, str], ...]:
     import platform
     import socket
 
     from jouleflow import __version__
     from jouleflow.sensors.cpu_table import read_cpu_model
 
-    return {
-        "hostname": socket.gethostname(),
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "jouleflow": __version__,
-        "cpu_model": read_cpu_model(config.proc_root) or "unknown",
-        "cpu_count": str(os.cpu_count() or 0),
-        "pid": str(os.getpid()),
-    }
+    return tuple(
+        {
+            "hostname": socket.gethostname(),
+            "platform": platform.platform(),
+            "python": sys.version.split()[0],
+            "jouleflow": __version__,
+            "cpu_model": read_cpu_model(proc_root) or "unknown",
+            "cpu_count": str(os.cpu_count() or 0),
+            "pid": str(pid),
+        }.items()
+    )
 
 
 def track(
