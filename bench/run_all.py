@@ -205,8 +205,10 @@ jouleflow's targets are from issue 2.
   instant its stop call was made, the energy of the code the user wrapped, for every tool alike.
   "n/a" says why a tool has no figure for a case.
 - Wall-clock figures (import, start, phase mark) move with the machine's load; the load average
-  is in the machine line. CPU-time and RSS figures belong to the measured process alone (the
-  peers' include the helper processes they start).
+  is in the machine line. jouleflow's modules are measured compiled to bytecode, as `pip install`
+  leaves them (bench/_common.py compiles them first: a shell with PYTHONDONTWRITEBYTECODE would
+  otherwise compile them from source at every import). CPU-time and RSS figures belong to the
+  measured process alone (the peers' include the helper processes they start).
 """
 
 HOW_PEERS_RUN = """\
