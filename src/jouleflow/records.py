@@ -5,82 +5,25 @@ Every figure keeps its unit in its name and says where it came from (``method``,
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from jouleflow.domains import Availability, ComponentKind, Domain, Method, ReadingKind
 from jouleflow.units import J_PER_KWH
 
-
-class ComponentKind(str, enum.Enum):
-    """What a domain measures; the values are the stable strings of the result document."""
-
-    CPU_PACKAGE = "cpu_package"
-    CPU_CORE = "cpu_core"
-    CPU_UNCORE = "cpu_uncore"
-    DRAM = "dram"
-    PSYS = "psys"
-    GPU = "gpu"
-    MEMORY_ESTIMATE = "memory_estimate"
-    CPU_ESTIMATE = "cpu_estimate"
-    DISK_ESTIMATE = "disk_estimate"
-    NETWORK_ESTIMATE = "network_estimate"
-
-
-class Method(str, enum.Enum):
-    """How a figure was obtained."""
-
-    COUNTER = "counter"  # difference of a cumulative hardware energy counter: exact up to its tick
-    POWER_INTEGRATION = "power_integration"  # power samples integrated over time (hold last value)
-    ESTIMATE = "estimate"  # a model, not a sensor
-
-
-class ReadingKind(str, enum.Enum):
-    """What ``Sensor.read()`` returns for a domain."""
-
-    ENERGY_UJ = "energy_uj"  # a cumulative counter in microjoules (may wrap at ``wrap_uj``)
-    POWER_MW = "power_mw"  # an instantaneous (or device-averaged) power in milliwatts
-
-
-@dataclass(frozen=True, slots=True)
-class Domain:
-    """One thing a sensor can read: a RAPL zone, a GPU, an estimated component.
-
-    ``in_total`` is False for domains that are already contained in another one (RAPL core and
-    uncore are parts of their package); they are shown as a breakdown, never added twice.
-    ``edge_read`` says whether reading it at a phase edge is cheap enough to do synchronously;
-    otherwise the edge value is extended from the last sample with its last power.
-    """
-
-    id: str
-    kind: ComponentKind
-    source: str
-    method: Method
-    reading: ReadingKind
-    label: str
-    in_total: bool = True
-    wrap_uj: int | None = None  # counter modulus in µJ, None if it never wraps in practice
-    max_power_w: float | None = None  # bound used to poll faster than the counter can wrap
-    edge_read: bool = True
-    uncertainty_rel: float = 0.0  # the sensor's own relative accuracy (0 when not documented)
-    tick_ns: int = 1_000_000  # how often the hardware updates the value
-    model: str | None = None  # for estimates: the model and its parameters, in words
-    parent: str | None = None  # id of the domain this one is part of
-    index: int | None = None
-    uuid: str | None = None
-    name: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Availability:
-    """The result of probing one sensor: never an exception, always a reason and a fix."""
-
-    sensor: str
-    available: bool
-    reason: str
-    fix: str | None = None
-    domains: tuple[str, ...] = ()
-    measured: bool = True  # False for estimators
+__all__ = [  # the first five live in jouleflow.domains, light enough for a run's start
+    "Availability",
+    "ComponentEnergy",
+    "ComponentKind",
+    "Domain",
+    "LayerBreakdown",
+    "LayerEnergy",
+    "Method",
+    "PhaseEnergy",
+    "ReadingKind",
+    "RunResult",
+    "phase_from_dict",
+]
 
 
 @dataclass(frozen=True, slots=True)

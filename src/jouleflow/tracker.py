@@ -18,27 +18,24 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
 
 from jouleflow.attribution.phases import OpenPhase, PhaseLedger
 from jouleflow.config import MeterConfig
+from jouleflow.domains import Domain, Method
 from jouleflow.errors import RunStateError
-from jouleflow.records import (
-    ComponentEnergy,
-    Domain,
-    Method,
-    PhaseEnergy,
-    RunResult,
-)
 from jouleflow.sampling.meter import Meter
 from jouleflow.sampling.sampler import SampleCallback, Sampler, sample_interval_ns
 from jouleflow.sampling.timeline import Timeline
 from jouleflow.sensors.discovery import Discovery, open_sensors
 
-if TYPE_CHECKING:  # also: the first start in a process pays for every module imported here
+# The first start in a process pays for every module imported here: the result records (and
+# dataclasses, typing) load when a run builds its result; annotations need them only for checks.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
     from pathlib import Path
-    from typing import ParamSpec, TypeVar
+    from typing import Any, ParamSpec, TypeVar
 
+    from jouleflow.records import ComponentEnergy, RunResult
     from jouleflow.store.recorder import Recorder
 
     P = ParamSpec("P")
@@ -461,6 +458,8 @@ class Run:
         status: str,
         ledger: PhaseLedger | None = None,
     ) -> RunResult:
+        from jouleflow.records import PhaseEnergy, RunResult
+
         ledger = ledger or self._ledger
         assert self._meter is not None and ledger is not None
         assert self._discovery is not None and self._sampler is not None
@@ -546,6 +545,8 @@ def _component(
     else:
         edge_j = 0.0
     uncertainty_j = abs(energy_j) * domain.uncertainty_rel + edge_j
+    from jouleflow.records import ComponentEnergy
+
     return ComponentEnergy(
         id=domain.id,
         kind=domain.kind,

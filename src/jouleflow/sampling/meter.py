@@ -13,13 +13,16 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from jouleflow.domains import Domain, ReadingKind
 from jouleflow.errors import SensorError
-from jouleflow.records import Domain, ReadingKind
 from jouleflow.sensors._counters import counter_delta
-from jouleflow.sensors.base import Sensor
 
 # (a sensor's read method, its first domain, past its last domain)
 _Read = tuple[Callable[[], Sequence[int | None]], int, int]
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from jouleflow.sensors.base import Sensor
 
 _UJ_PER_MW_NS = 1e-6  # 1 mW for 1 ns = 1e-12 J = 1e-6 µJ
 

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from jouleflow.records import Domain, Method, ReadingKind
+from jouleflow.domains import Domain, Method, ReadingKind
 from jouleflow.sampling.timeline import Timeline
 from jouleflow.sensors._counters import poll_interval_bound_ns
 

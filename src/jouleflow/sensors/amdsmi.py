@@ -16,12 +16,15 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, Literal
 
+from jouleflow._frozen import Frozen
+from jouleflow.domains import Availability, ComponentKind, Domain, Method, ReadingKind
 from jouleflow.errors import SensorError
-from jouleflow.records import Availability, ComponentKind, Domain, Method, ReadingKind
 from jouleflow.sensors.nvml import FROM_ENV, _Env, select_visible
+
+TYPE_CHECKING = False  # every ``track()`` probes amdsmi: its module imports only what that needs
+if TYPE_CHECKING:
+    from typing import Any, Literal
 
 INSTALL_FIX = "pip install 'jouleflow[amd]' (needs ROCm)"
 VISIBLE_ENV = "HIP_VISIBLE_DEVICES"
@@ -31,13 +34,18 @@ _ROCM_FIX = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _Gpu:
+class _Gpu(Frozen):
+    __slots__ = ("index", "uuid", "name", "handle", "max_power_w")  # noqa: RUF023
     index: int
     uuid: str
     name: str
     handle: Any
     max_power_w: float | None
+
+    def __init__(
+        self, index: int, uuid: str, name: str, handle: Any, max_power_w: float | None
+    ) -> None:
+        self._init(locals())
 
 
 def _import_amdsmi() -> Any:

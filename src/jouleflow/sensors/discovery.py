@@ -8,13 +8,9 @@ is recorded as an ``Availability`` so that results and ``jouleflow doctor`` can 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
-from jouleflow.config import MeterConfig
+from jouleflow.domains import Availability, ComponentKind, Domain
 from jouleflow.errors import SensorError
-from jouleflow.records import Availability, ComponentKind, Domain
 from jouleflow.sensors.amdsmi import AmdSmiSensor
-from jouleflow.sensors.base import Sensor
 from jouleflow.sensors.estimate import (
     CpuEstimator,
     DiskEstimator,
@@ -24,14 +20,27 @@ from jouleflow.sensors.estimate import (
 from jouleflow.sensors.nvml import NvmlSensor
 from jouleflow.sensors.powercap import PowercapSensor
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from jouleflow.config import MeterConfig
+    from jouleflow.sensors.base import Sensor
+
 _CPU_MEASURED = {ComponentKind.CPU_PACKAGE, ComponentKind.PSYS}
 _MEMORY_MEASURED = {ComponentKind.DRAM, ComponentKind.PSYS}
 
 
-@dataclass(frozen=True, slots=True)
 class Discovery:
-    opened: tuple[tuple[Sensor, tuple[Domain, ...]], ...]
-    availability: tuple[Availability, ...]
+    """The sensors opened (with their domains) and every decision, with its reason."""
+
+    __slots__ = ("availability", "opened")
+
+    def __init__(
+        self,
+        opened: tuple[tuple[Sensor, tuple[Domain, ...]], ...],
+        availability: tuple[Availability, ...],
+    ) -> None:
+        self.opened = opened
+        self.availability = availability
 
     @property
     def measured(self) -> bool:
@@ -77,7 +86,7 @@ def open_sensors(config: MeterConfig) -> Discovery:
             try:
                 opened.append((sensor, sensor.open()))
             except SensorError as err:
-                found = replace(found, available=False, reason=str(err).split("\n")[0], fix=err.fix)
+                found = found.replace(available=False, reason=str(err).split("\n")[0], fix=err.fix)
         availability.append(found)
     kinds = {d.kind for _, domains in opened for d in domains}
     if config.estimates:

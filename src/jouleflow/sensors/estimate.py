@@ -14,21 +14,15 @@ caller, ``jouleflow.sensors.discovery``, not here.
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
 
+from jouleflow._frozen import Frozen
+from jouleflow.domains import Availability, ComponentKind, Domain, Method, ReadingKind
 from jouleflow.errors import SensorError
-from jouleflow.records import Availability, ComponentKind, Domain, Method, ReadingKind
-from jouleflow.sensors.cpu_table import (
-    TABLE,
-    lookup_tdp,
-    read_core_count,
-    read_cpu_model,
-    read_socket_count,
-)
+
+# Every run opens the disk and network estimators, so this module stays light to import: the CPU
+# model's TDP table (sensors/cpu_table.py: csv, re, unicodedata) loads only for a CPU estimate.
 
 # --- CPU -------------------------------------------------------------------------------------
 # Fraction of TDP drawn at zero utilisation. SPECpower_ssj2008 results, as reduced by Cloud Carbon
@@ -97,7 +91,12 @@ VIRTUAL_NIC_PREFIXES: tuple[str, ...] = (
     "cali",
 )
 VIRTUAL_NIC_PREFIXES += ("ifb", "tun", "tap", "wg", "utun", "bond")
-_LOOPBACK = re.compile(r"^lo\d*$")
+
+
+def _is_loopback(name: str) -> bool:
+    """``lo``, ``lo0``, ``lo1``...: traffic that never leaves the host."""
+    rest = name[2:]
+    return name.startswith("lo") and (not rest or (rest.isascii() and rest.isdigit()))
 
 
 # --- CPU -------------------------------------------------------------------------------------
@@ -121,14 +120,19 @@ def _unavailable(sensor: str, reason: str) -> Availability:
     return Availability(sensor, False, reason, measured=False)
 
 
-@dataclass(frozen=True, slots=True)
-class TdpChoice:
+class TdpChoice(Frozen):
     """Which TDP the CPU estimate uses for the whole machine, and why."""
 
+    __slots__ = ("total_w", "origin", "description", "uncertainty_rel")  # noqa: RUF023
     total_w: float
     origin: str  # "user" | "table" | "generic"
     description: str  # e.g. "TDP 150 W (Intel Xeon Gold 6248, table cpu_tdp) × 2 sockets"
     uncertainty_rel: float
+
+    def __init__(
+        self, total_w: float, origin: str, description: str, uncertainty_rel: float
+    ) -> None:
+        self._init(locals())
 
 
 def psutil_cpu_seconds() -> tuple[float, float]:
@@ -195,6 +199,14 @@ class CpuEstimator:
         return self._choice
 
     def _choose(self) -> TdpChoice:
+        from jouleflow.sensors.cpu_table import (
+            TABLE,
+            lookup_tdp,
+            read_core_count,
+            read_cpu_model,
+            read_socket_count,
+        )
+
         sockets = read_socket_count(self.proc_root)
         per = f" × {sockets} sockets" if sockets > 1 else ""
         if self.tdp_w is not None:
@@ -352,14 +364,16 @@ def bytes_power_mw(moved_bytes: int, j_per_byte: float, dt_ns: int) -> int:
     return round(moved_bytes * j_per_byte / dt_ns * 1e12) if dt_ns > 0 else 0
 
 
-def _with_device(names: Iterable[str], class_dir: Path) -> list[str]:
+def _with_device(names: Iterable[str], class_dir: str) -> list[str]:
     """Names whose sysfs entry links to a device (hardware, virtio included); [] without sysfs."""
-    if not class_dir.is_dir():
+    if not os.path.isdir(class_dir):
         return []
-    return sorted(n for n in names if (class_dir / n.replace("/", "!") / "device").exists())
+    return sorted(
+        n for n in names if os.path.exists(os.path.join(class_dir, n.replace("/", "!"), "device"))
+    )
 
 
-def _listed_with_device(class_dir: Path) -> list[str]:
+def _listed_with_device(class_dir: str) -> list[str]:
     """Entries of a sysfs class folder that link to a device; [] when there is no such folder."""
     try:
         names = os.listdir(class_dir)
@@ -385,7 +399,7 @@ class _BytesEstimator:
         clock: Callable[[], int],
     ) -> None:
         self.j_per_byte = j_per_byte
-        self.sys_root = Path(sys_root)
+        self.sys_root = os.fspath(sys_root)
         self._counters = counters
         self._clock = clock
         self.devices: list[str] = []
@@ -491,12 +505,14 @@ class DiskEstimator(_BytesEstimator):
         # Whole hardware disks only (sysfs block/<name>/device): partitions, device-mapper, md and
         # loop devices would count the same bytes again. Without sysfs (not Linux) psutil names
         # whole disks.
-        return _with_device(names, self.sys_root / "block") or sorted(
+        return _with_device(names, os.path.join(self.sys_root, "block")) or sorted(
             n for n in names if not n.startswith(VIRTUAL_DISK_PREFIXES)
         )
 
     def _sysfs_devices(self) -> list[str]:
-        return [n.replace("!", "/") for n in _listed_with_device(self.sys_root / "block")]
+        return [
+            n.replace("!", "/") for n in _listed_with_device(os.path.join(self.sys_root, "block"))
+        ]
 
     def model(self) -> str:
         return (
@@ -527,14 +543,14 @@ class NetworkEstimator(_BytesEstimator):
         # NICs backed by hardware (virtio included) where sysfs shows them. Inside a container
         # only virtual ones exist: then every NIC but loopback, bridges, veths, tunnels and bonds,
         # which repeat traffic that also crosses another NIC.
-        names = [n for n in names if not _LOOPBACK.match(n)]
-        return _with_device(names, self.sys_root / "class" / "net") or sorted(
+        names = [n for n in names if not _is_loopback(n)]
+        return _with_device(names, os.path.join(self.sys_root, "class", "net")) or sorted(
             n for n in names if not n.startswith(VIRTUAL_NIC_PREFIXES)
         )
 
     def _sysfs_devices(self) -> list[str]:
-        listed = _listed_with_device(self.sys_root / "class" / "net")
-        return [n for n in listed if not _LOOPBACK.match(n)]
+        listed = _listed_with_device(os.path.join(self.sys_root, "class", "net"))
+        return [n for n in listed if not _is_loopback(n)]
 
     def model(self) -> str:
         return (

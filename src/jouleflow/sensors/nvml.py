@@ -26,14 +26,16 @@ from __future__ import annotations
 import contextlib
 import enum
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
 
+from jouleflow._frozen import Frozen
+from jouleflow.domains import Availability, ComponentKind, Domain, Method, ReadingKind
 from jouleflow.errors import SensorError
-from jouleflow.records import Availability, ComponentKind, Domain, Method, ReadingKind
+
+TYPE_CHECKING = False  # every ``track()`` probes NVML: its module imports only what that needs
+if TYPE_CHECKING:
+    from typing import Any, Literal
 
 INSTALL_FIX = "pip install 'jouleflow[nvidia]'"
 DEFAULT_LIBRARY = "libnvidia-ml.so.1"  # the name pynvml loads on Linux
@@ -42,7 +44,6 @@ NVML_POWER_UNCERTAINTY = 0.05
 # The counter's accuracy is not documented separately; its window error is the 1 mJ tick.
 NVML_COUNTER_UNCERTAINTY = 0.0
 _FI_DEV_POWER_INSTANT = 186  # nvml.h; used when the bindings predate the constant
-_INDEX = re.compile(r"^[0-9]+$")
 _DRIVER_FIX = (
     "install the NVIDIA driver, which ships libnvidia-ml.so.1 (`nvidia-smi` should list the "
     "GPUs); in a container, start it with the NVIDIA Container Toolkit (`docker run --gpus all`)"
@@ -79,7 +80,7 @@ def select_visible(spec: str | None, uuids: Sequence[str]) -> tuple[list[int], s
 
 
 def _match_entry(entry: str, uuids: Sequence[str]) -> int | None:
-    if _INDEX.match(entry):
+    if entry.isascii() and entry.isdigit():
         index = int(entry)
         return index if index < len(uuids) else None
     if entry[:4].upper() == "GPU-":
@@ -149,14 +150,25 @@ class _Source(enum.Enum):
     AVERAGE = "power (nvmlDeviceGetPowerUsage, averaged by the GPU), integrated"
 
 
-@dataclass(frozen=True, slots=True)
-class _Gpu:
+class _Gpu(Frozen):
+    __slots__ = ("index", "uuid", "name", "handle", "source", "max_power_w")  # noqa: RUF023
     index: int
     uuid: str
     name: str
     handle: Any
     source: _Source
     max_power_w: float | None
+
+    def __init__(
+        self,
+        index: int,
+        uuid: str,
+        name: str,
+        handle: Any,
+        source: _Source,
+        max_power_w: float | None,
+    ) -> None:
+        self._init(locals())
 
 
 # nvmlValueType_t -> the member of nvmlValue_t that holds it

@@ -19,8 +19,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from jouleflow.domains import Availability, ComponentKind, Domain, Method, ReadingKind
 from jouleflow.errors import SensorError, SensorPermissionError
-from jouleflow.records import Availability, ComponentKind, Domain, Method, ReadingKind
 
 DEFAULT_ROOT = "/sys/class/powercap"
 CONTROL_TYPE = "intel-rapl"
