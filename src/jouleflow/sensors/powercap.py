@@ -15,16 +15,28 @@ twice.
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass
-from pathlib import Path
 
+from jouleflow._frozen import Frozen
 from jouleflow.domains import Availability, ComponentKind, Domain, Method, ReadingKind
 from jouleflow.errors import SensorError, SensorPermissionError
 
 DEFAULT_ROOT = "/sys/class/powercap"
 CONTROL_TYPE = "intel-rapl"
-_ZONE_NAME = re.compile(r"^intel-rapl(:\d+)+$")
+
+
+def _is_zone_name(name: str) -> bool:
+    """``intel-rapl:0``, ``intel-rapl:0:1``...: a zone; the control folder ``intel-rapl`` is not.
+
+    Plain string tests rather than a regular expression: this module loads at every run's start.
+    """
+    parts = name.split(":")
+    return (
+        parts[0] == CONTROL_TYPE
+        and len(parts) > 1
+        and all(p.isascii() and p.isdigit() for p in parts[1:])
+    )
+
+
 # Used only when the zone states no maximum power: high enough for any current CPU socket,
 # so that the poll bound it implies is conservative (shorter than needed).
 FALLBACK_MAX_POWER_W = 1000.0
@@ -51,47 +63,62 @@ PERMISSION_FIX = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _Zone:
-    path: Path  # resolved
+class _Zone(Frozen):
+    __slots__ = ("path", "link_name", "zone_name")  # noqa: RUF023 (the constructor's order)
+    path: str  # resolved
     link_name: str  # intel-rapl:0:1
     zone_name: str  # contents of `name`
 
+    def __init__(self, path: str, link_name: str, zone_name: str) -> None:
+        self._init(locals())
 
-def _read_text(path: Path) -> str:
-    return path.read_text().strip()
+
+def _read_text(path: str) -> str:
+    with open(path) as f:
+        return f.read().strip()
 
 
-def _read_int(path: Path) -> int | None:
+def _read_int(path: str) -> int | None:
     try:
         return int(_read_text(path))
     except (OSError, ValueError):
         return None
 
 
-def discover_zones(root: Path) -> list[_Zone]:
+def discover_zones(root: str | os.PathLike[str]) -> list[_Zone]:
     """Every RAPL zone under ``root`` once, parents before children."""
-    candidates: list[Path] = []
-    if root.is_dir():
-        candidates.extend(p for p in root.iterdir() if _ZONE_NAME.match(p.name))
-        control = root / CONTROL_TYPE
-        if control.is_dir():
-            candidates.extend(p for p in control.rglob("intel-rapl:*") if _ZONE_NAME.match(p.name))
-    seen: dict[Path, _Zone] = {}
+    root = os.fspath(root)
+    candidates: list[str] = []
+    if os.path.isdir(root):
+        candidates.extend(os.path.join(root, n) for n in os.listdir(root) if _is_zone_name(n))
+        control = os.path.join(root, CONTROL_TYPE)
+        for folder, subfolders, _ in os.walk(control):  # nothing when there is no such folder
+            candidates.extend(os.path.join(folder, n) for n in subfolders if _is_zone_name(n))
+    seen: dict[str, _Zone] = {}
     for candidate in candidates:
-        resolved = candidate.resolve()
-        if resolved in seen or not (resolved / "name").is_file():
+        resolved = os.path.realpath(candidate)
+        name_file = os.path.join(resolved, "name")
+        if resolved in seen or not os.path.isfile(name_file):
             continue
-        seen[resolved] = _Zone(resolved, resolved.name, _read_text(resolved / "name"))
+        seen[resolved] = _Zone(resolved, os.path.basename(resolved), _read_text(name_file))
     return sorted(seen.values(), key=lambda z: [int(n) for n in z.link_name.split(":")[1:]])
 
 
-def _max_power_w(zone: Path) -> float:
-    maxima = [_read_int(p) for p in zone.glob("constraint_*_max_power_uw")]
+def _constraint_files(zone: str, suffix: str) -> list[str]:
+    """``constraint_N_<suffix>`` files of a zone."""
+    return [
+        os.path.join(zone, n)
+        for n in os.listdir(zone)
+        if n.startswith("constraint_") and n.endswith(suffix)
+    ]
+
+
+def _max_power_w(zone: str) -> float:
+    maxima = [_read_int(p) for p in _constraint_files(zone, "_max_power_uw")]
     stated = [m for m in maxima if m]
     if stated:
         return max(stated) / 1e6
-    limits = [_read_int(p) for p in zone.glob("constraint_*_power_limit_uw")]
+    limits = [_read_int(p) for p in _constraint_files(zone, "_power_limit_uw")]
     stated = [lim for lim in limits if lim]
     if stated:
         return 2 * max(stated) / 1e6
@@ -118,7 +145,7 @@ def _domains_for(zones: list[_Zone]) -> list[tuple[_Zone, Domain]]:
             continue  # unknown zone names are listed by `doctor` but never guessed at
         if has_psys and kind in (ComponentKind.CPU_PACKAGE, ComponentKind.DRAM):
             in_total = False  # psys already contains them
-        max_range = _read_int(zone.path / "max_energy_range_uj")
+        max_range = _read_int(os.path.join(zone.path, "max_energy_range_uj"))
         domain = Domain(
             id=domain_id,
             kind=kind,
@@ -143,12 +170,12 @@ class PowercapSensor:
     name = "powercap"
 
     def __init__(self, root: str | os.PathLike[str] = DEFAULT_ROOT) -> None:
-        self.root = Path(root)
+        self.root = os.fspath(root)
         self._fds: list[int] = []
         self._domains: tuple[Domain, ...] = ()
 
     def probe(self) -> Availability:
-        if not self.root.is_dir():
+        if not os.path.isdir(self.root):
             return Availability(
                 self.name,
                 False,
@@ -167,19 +194,18 @@ class PowercapSensor:
                 "not passed through",
             )
         for zone, _domain in pairs:
+            energy_file = os.path.join(zone.path, "energy_uj")
             try:
-                int((zone.path / "energy_uj").read_text())
+                int(_read_text(energy_file))
             except PermissionError:
                 return Availability(
                     self.name,
                     False,
-                    f"cannot read {zone.path / 'energy_uj'}: permission denied",
+                    f"cannot read {energy_file}: permission denied",
                     fix=PERMISSION_FIX.format(root=self.root),
                 )
             except (OSError, ValueError) as err:
-                return Availability(
-                    self.name, False, f"cannot read {zone.path / 'energy_uj'}: {err}"
-                )
+                return Availability(self.name, False, f"cannot read {energy_file}: {err}")
         names = tuple(d.id for _, d in pairs)
         return Availability(self.name, True, f"{len(names)} RAPL zones", domains=names)
 
@@ -187,7 +213,7 @@ class PowercapSensor:
         self.close()
         pairs = _domains_for(discover_zones(self.root))
         for zone, _ in pairs:
-            path = zone.path / "energy_uj"
+            path = os.path.join(zone.path, "energy_uj")
             try:
                 fd = os.open(path, os.O_RDONLY)
                 self._fds.append(fd)
