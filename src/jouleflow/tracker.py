@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from typing import Any, ParamSpec, TypeVar
 
     from jouleflow.records import ComponentEnergy, RunResult
-    from jouleflow.store.recorder import Recorder
+    from jouleflow.saving import BackgroundSave
 
     P = ParamSpec("P")
     R = TypeVar("R")
@@ -156,7 +156,7 @@ class Run:
         self._result: RunResult | None = None
         self._counts: dict[str, int] = {}
         self._contributors: list[Callable[[RunResult], RunResult]] = []
-        self._recorder: Recorder | None = None
+        self._save: BackgroundSave | None = None
         # Phase edges read the counters at once and are accounted later, in batches (see mark).
         self._pending: list[_Edge] = []
 
@@ -164,7 +164,6 @@ class Run:
     def start(self) -> Run:
         if self._meter is not None or self._result is not None:
             raise RunStateError("this run was already started; create a new one with track()")
-        recorder = self._open_recorder()  # first: a store that cannot be used stops nothing
         self._discovery = open_sensors(self.config)
         self._meter = Meter(self._discovery.opened)
         self._started_at = _utc_now_iso()
@@ -174,35 +173,35 @@ class Run:
         self._ledger = PhaseLedger(t_ns, cum)
         self._accepting = True
         interval_ns = sample_interval_ns(self.config.interval_s, self._meter.domains)
-        on_sample = recorder.sample_callback(self._on_sample) if recorder else self._on_sample
+        save = self._background_save()
+        on_sample = self._on_sample
+        if save is not None:
+            on_sample = _both(save.add_sample, self._on_sample)
         self._sampler = Sampler(
             self._take_sample, self.timeline, interval_ns, on_sample, prime=self._prime
         )
-        if recorder is not None:
-            try:
-                recorder.begin(self.partial_result)
-            except BaseException:
-                self._meter.close()
-                recorder.store.close()
-                raise
-            self._recorder = recorder
         self._sampler.start()
+        if save is not None:
+            save.start()  # opens the store on its own thread: the start never waits for SQLite
+            self._save = save
         return self
 
-    def _open_recorder(self) -> Recorder | None:
+    def _background_save(self) -> BackgroundSave | None:
         if self.db is False or (self.db is None and os.environ.get(CHILD_RESULTS_ENV)):
             return None  # under `jouleflow run`, which saves this run's phases in its own
-        from jouleflow.store.recorder import Recorder
+        from jouleflow.saving import BackgroundSave
 
-        return Recorder.open(None if self.db is None or self.db is True else self.db)
+        return BackgroundSave(
+            None if self.db is None or self.db is True else self.db, self.partial_result
+        )
 
     def stop(self, *, exit_code: int | None = None, status: str = "completed") -> RunResult:
         if self._result is not None:
             return self._result
         if self._meter is None or self._sampler is None or self._ledger is None:
             raise RunStateError("stop() before start(): call run.start() or use `with track()`")
-        if self._recorder is not None:
-            self._recorder.stop_flushing()
+        if self._save is not None:
+            self._save.stop_flushing()
         self._sampler.stop()
         with self._fold_lock:
             t_ns, cum = self._fold_until_now(edge=False, last=True)
@@ -214,8 +213,8 @@ class Run:
             result = contribute(result)
         self._result = result
         _report_to_parent(result)
-        if self._recorder is not None:
-            warning = self._recorder.finish(self._result)
+        if self._save is not None:
+            warning = self._save.finish(self._result)
             if warning is not None:
                 warnings = (*self._result.warnings, warning)
                 from dataclasses import replace
@@ -439,8 +438,7 @@ class Run:
     @property
     def store_path(self) -> Path | None:
         """The run store this run is saved in, None when it is not saved."""
-        recorder = self._recorder
-        return recorder.store.path if recorder is not None and recorder.error is None else None
+        return self._save.path if self._save is not None else None
 
     def current_power_w(self) -> dict[str, float]:
         if self._meter is None:
@@ -507,6 +505,17 @@ class Run:
             tags=self.tags,
             counts=dict(self._counts),
         )
+
+
+def _both(first: SampleCallback, then: SampleCallback | None) -> SampleCallback:
+    if then is None:
+        return first
+
+    def both(t_ns: int, cum_uj: tuple[float, ...]) -> None:
+        first(t_ns, cum_uj)
+        then(t_ns, cum_uj)
+
+    return both
 
 
 def _utc_now_iso() -> str:

@@ -235,6 +235,9 @@ def test_rm_and_gc(cli, db, measured):
 
 def test_rm_refuses_a_run_that_is_still_running(cli, db):
     run = jouleflow.track("live", db=db, powercap_root="/nonexistent", gpus=False).start()
+    deadline = time.monotonic() + 30
+    while run.store_path is None and time.monotonic() < deadline:  # saved from another thread
+        time.sleep(0.01)
     try:
         code, _, err = cli("rm", run.run_id[:10], "--db", db)
         assert code == 2 and "still running" in err

@@ -165,3 +165,22 @@ def test_many_switches_across_samples_are_accounted_in_time_order(simulated_sock
     )
     assert all(v >= 0 for p in result.phases for v in p.self_energy_j.values())
     assert result.samples > 10
+
+
+def test_a_store_that_cannot_be_opened_leaves_the_measurement_whole(simulated_socket, tmp_path):
+    """The store opens on its own thread; when it cannot, the result says so and nothing else
+    changes (``jouleflow run`` refuses such a store before running anything: test_store_crash)."""
+    tree, sim = simulated_socket
+    folder = tmp_path / "a-folder.db"
+    folder.mkdir()
+    with jouleflow.track(powercap_root=str(tree.root), gpus=False, db=str(folder)) as run:
+        time.sleep(0.2)
+    result = run.result
+    assert run.store_path is None
+    assert any(
+        f"not saved to the run store {folder}" in w and "is a folder" in w for w in result.warnings
+    ), result.warnings
+    start, end = result.window_ns
+    assert result.component("rapl:package-0").energy_j == pytest.approx(
+        sim.energy_j("intel-rapl:0", start, end), abs=0.2
+    )

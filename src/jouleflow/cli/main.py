@@ -206,6 +206,12 @@ def run(
 
     measurement.add_contributor(add_carbon)
     child_env = {**os.environ, **config.to_env(), CHILD_RESULTS_ENV: child_results}
+    if not no_store:
+        # The run opens its store in the background (a Python run goes on unsaved when it
+        # cannot); here a bad store is refused before anything runs (StoreError: exit 2).
+        from jouleflow.store import RunStore
+
+        RunStore.open(db).close()
     measurement.start()
     try:
         from jouleflow.report.live import LiveLine

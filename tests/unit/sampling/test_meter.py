@@ -144,7 +144,7 @@ class DeferredBaseline:
 def test_a_sensor_with_prime_is_not_read_at_the_start():
     sensor = DeferredBaseline()
     meter = Meter([(sensor, sensor.open())])
-    t0, zero = meter.start()
+    _, zero = meter.start()
     assert sensor.reads == 0 and zero == (0.0,)
     meter.prime()
     assert sensor.reads == 1
