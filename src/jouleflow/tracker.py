@@ -368,11 +368,11 @@ class Run:
         assert meter is not None
         with self._lock:
             pending, self._pending = self._pending, []
-            t_ns, readings = meter.read(edge=edge)
+            t_ns, readings = meter.read(edge=edge, force=last)
             if last:
                 self._accepting = False
         self._fold(pending)
-        return t_ns, meter.advance(t_ns, readings, periodic=not edge)
+        return t_ns, meter.advance(t_ns, readings, periodic=not edge, final=last)
 
     def _fold(self, pending: list[_Edge]) -> None:
         """Account edges in the order they were read: meter first, then the phase ledger."""

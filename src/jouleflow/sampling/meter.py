@@ -17,8 +17,8 @@ from jouleflow.domains import Domain, ReadingKind
 from jouleflow.errors import SensorError
 from jouleflow.sensors._counters import counter_delta
 
-# (a sensor's read method, its first domain, past its last domain)
-_Read = tuple[Callable[[], Sequence[int | None]], int, int]
+# (a sensor's read method, its first domain, past its last domain, the sensor's index)
+_Read = tuple[Callable[[], Sequence[int | None]], int, int, int]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -67,6 +67,22 @@ class Meter:
         edge_sensors = {i for i in order if any(d.edge_read for d in self.domains[self._slices[i]])}
         self._edge_counters = [i for i in self._counter_sensors if i in edge_sensors]
         self._edge_others = [i for i in self._other_sensors if i in edge_sensors]
+        # Sensors that ask to be read less often (``read_every_s``), and domains whose readings
+        # are the mean power since the sensor's previous reading (``reports_mean_power``).
+        self._every_ns = [int(getattr(s, "read_every_s", 0.0) * 1e9) for s in self.sensors]
+        self._due_ns = [0] * len(self.sensors)
+        self._mean_idx = [
+            i
+            for index, sensor in enumerate(self.sensors)
+            if getattr(sensor, "reports_mean_power", False)
+            for i in range(self._slices[index].start, self._slices[index].stop)
+        ]
+        mean = set(self._mean_idx)
+        self._held_idx = [i for i in self._power_idx if i not in mean]
+        self._read_ns: list[int] = []  # per mean-power domain: its last reading's instant,
+        self._window_ns: list[int] = []  # the window that reading covers,
+        self._held_uj: list[float] = []  # what holding it has booked so far,
+        self._debt_uj: list[float] = []  # and what held readings still owe their own windows
         self._plans: dict[bool, tuple[list[_Read], list[_Read]]] = {}
         self._plan()
 
@@ -82,6 +98,7 @@ class Meter:
                     self.sensors[i].read_edges if edge else self.sensors[i].read,
                     self._slices[i].start,
                     self._slices[i].stop,
+                    i,
                 )
                 for i in indices
                 if i not in self._failed
@@ -112,6 +129,11 @@ class Meter:
                 self._power_mw[i] = self._raw[i]
         self._t_ns = t_ns
         self._rate_ref = (t_ns, list(self._cum))
+        self._read_ns = [t_ns] * n
+        self._window_ns = [0] * n
+        self._held_uj = [0.0] * n
+        self._debt_uj = [0.0] * n
+        self._due_ns = [t_ns + every for every in self._every_ns]
         return t_ns, tuple(self._cum)
 
     def prime(self) -> None:
@@ -140,7 +162,7 @@ class Meter:
         with self._lock:
             return tuple(p / 1000 for p in self._power_mw)
 
-    def read(self, *, edge: bool = False) -> tuple[int, Sequence[int | None]]:
+    def read(self, *, edge: bool = False, force: bool = False) -> tuple[int, Sequence[int | None]]:
         """Raw values per domain (None where not read) and their instant; no accounting.
 
         Split from ``advance`` so that a phase edge can read now and account later, in a batch
@@ -149,17 +171,22 @@ class Meter:
         """
         if edge:
             return self.read_edge()
-        return self._read_plan(False)
+        return self._read_plan(False, force)
 
-    def _read_plan(self, edge: bool) -> tuple[int, Sequence[int | None]]:
+    def _read_plan(self, edge: bool, force: bool = False) -> tuple[int, Sequence[int | None]]:
         readings: list[int | None] = [None] * len(self.domains)
         counters, others = self._plans[edge]
         before = time.monotonic_ns()
         try:
-            for read, start, stop in counters:
+            for read, start, stop, _ in counters:
                 readings[start:stop] = read()
             t_ns = (before + time.monotonic_ns()) // 2
-            for read, start, stop in others:
+            due, every = self._due_ns, self._every_ns
+            for read, start, stop, index in others:
+                if every[index]:  # a sensor read less often than the meter samples
+                    if before < due[index] and not force:
+                        continue
+                    due[index] = before + every[index]
                 readings[start:stop] = read()
         except SensorError:
             return self._read_carefully(edge, before)
@@ -176,7 +203,7 @@ class Meter:
         counters, others = self._plans[True]
         if len(counters) != 1 or others:
             return lambda: self._read_plan(True)
-        read, start, stop = counters[0]
+        read, start, stop, _ = counters[0]
         head, tail = (None,) * start, (None,) * (len(self.domains) - stop)
         width, monotonic_ns = stop - start, time.monotonic_ns
 
@@ -207,9 +234,21 @@ class Meter:
         return t_ns, readings
 
     def advance(
-        self, t_ns: int, readings: Sequence[int | None], *, periodic: bool = False
+        self,
+        t_ns: int,
+        readings: Sequence[int | None],
+        *,
+        periodic: bool = False,
+        final: bool = False,
     ) -> tuple[float, ...]:
-        """Account readings taken at ``t_ns``: the cumulative µJ per domain since the start."""
+        """Account readings taken at ``t_ns``: the cumulative µJ per domain since the start.
+
+        Power is held from one reading to the next. A sensor that reports the *mean* power since
+        its previous reading (``reports_mean_power``) is thereby booked one reading late, over
+        the next window rather than its own: the timeline stays smooth, and what that shift
+        leaves over or owes (windows differ in length) is kept; ``final`` (the run's last
+        reading) settles it and books the last reading over its own window: the total is whole.
+        """
         cum, raw = self._cum, self._raw
         for i in self._counter_idx:
             value = readings[i]
@@ -224,11 +263,27 @@ class Meter:
         if self._power_idx:
             scale = (t_ns - self._t_ns) * _UJ_PER_MW_NS
             power = self._power_mw
-            for i in self._power_idx:
+            for i in self._held_idx:
                 cum[i] += power[i] * scale
                 value = readings[i]
                 if value is not None:
                     power[i] = value
+            for i in self._mean_idx:
+                booked = power[i] * scale
+                cum[i] += booked
+                self._held_uj[i] += booked
+                value = readings[i]
+                if value is None:
+                    continue
+                owed = power[i] * self._window_ns[i] * _UJ_PER_MW_NS  # the held reading's own
+                self._debt_uj[i] += owed - self._held_uj[i]
+                self._window_ns[i] = t_ns - self._read_ns[i]
+                self._held_uj[i] = 0.0
+                self._read_ns[i] = t_ns
+                power[i] = value
+                if final:
+                    cum[i] += self._debt_uj[i] + value * self._window_ns[i] * _UJ_PER_MW_NS
+                    self._debt_uj[i] = 0.0
         if periodic:
             self._update_counter_rates(t_ns)
         self._t_ns = t_ns

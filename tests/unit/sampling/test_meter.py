@@ -153,3 +153,33 @@ def test_a_sensor_with_prime_is_not_read_at_the_start():
     assert cum == (0.0,) and sensor.reads == 2
     t2, cum = meter.snapshot()
     assert cum[0] == pytest.approx(2000 * (t2 - t1) * 1e-6)  # 2 W held since that reading
+
+
+def test_mean_power_sensors_read_less_often_and_their_total_is_whole(tmp_path):
+    """Bytes at a steady rate: the estimate over the window is whole, read every 0.1 s or not."""
+    from jouleflow.sensors.estimate import DiskEstimator
+
+    rate_bytes_per_s = 2e8
+    t0 = time.monotonic_ns()
+
+    reads = []
+
+    def counters():  # what psutil would say: one call per estimator read
+        reads.append(1)
+        return {"vda": int(rate_bytes_per_s * (time.monotonic_ns() - t0) / 1e9)}
+
+    estimator = DiskEstimator(sys_root=tmp_path / "no-sysfs", counters=counters)
+    estimator.read_every_s = 0.1  # paced (5 s by default), so several samples hold a reading
+    meter = Meter([(estimator, estimator.open())])
+    reads.clear()  # open() listed the devices
+    meter.start()
+    meter.prime()
+    primed_ns = time.monotonic_ns()
+    for _ in range(20):
+        time.sleep(0.02)
+        meter.snapshot()
+    t_ns, readings = meter.read(force=True)
+    end = meter.advance(t_ns, readings, final=True)
+    assert 3 <= len(reads) <= 8  # the prime, a few paced reads over 0.4 s, the final one
+    expected_j = rate_bytes_per_s * (t_ns - primed_ns) / 1e9 * estimator.j_per_byte
+    assert end[0] / 1e6 == pytest.approx(expected_j, rel=0.05)
