@@ -120,6 +120,7 @@ class Watcher:
         self.steps = 0
         self.epochs = 0
         self._stream = run.stream()  # data/forward/backward/optimizer/other, one at a time
+        self._mark = run.mark
         self._epoch: Phase | None = None
         self.current: str | None = None
         self._handles: list[Any] = []
@@ -154,7 +155,7 @@ class Watcher:
             return
         if self.sync:
             torch.cuda.synchronize()
-        self.run.mark(self._stream, name)
+        self._mark(self._stream, name)
         self.current = name
 
     def _leave(self) -> None:
@@ -193,10 +194,14 @@ class Watcher:
         if self._counting:
             return
         self.enter("other")
-        if torch.is_grad_enabled():
+        # An output that requires grad implies grad mode: no separate check (every µs counts
+        # here, seven edges a step). A plain tensor is the usual case; containers are searched.
+        if isinstance(output, torch.Tensor):
+            tensor = output if output.requires_grad else None
+        else:
             tensor = _first_grad_tensor(output)
-            if tensor is not None:
-                tensor.register_hook(self._backward_starts)  # type: ignore[no-untyped-call]
+        if tensor is not None:
+            tensor.register_hook(self._backward_starts)  # type: ignore[no-untyped-call]
 
     def _backward_starts(self, grad: torch.Tensor) -> None:
         self.enter("backward")

@@ -232,8 +232,9 @@ class PowercapSensor:
 
     def read(self) -> tuple[int, ...]:
         """``pread`` at offset 0 on a kept descriptor: sysfs regenerates the value each time."""
+        pread = os.pread
         try:
-            return tuple([int(os.pread(fd, 32, 0)) for fd in self._fds])
+            return tuple([int(pread(fd, 32, 0)) for fd in self._fds])
         except (OSError, ValueError) as err:
             raise SensorError(f"RAPL counter read failed under {self.root}: {err}") from err
 
