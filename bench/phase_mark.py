@@ -3,10 +3,12 @@ and a whole ``with run.phase("x")`` block (enter + exit: two edges), inside a ru
 
 Each enter and each exit reads the exact counters synchronously (here the three RAPL files of a
 simulated one-socket tree, its simulator in another process), so a mark is two edge readings plus
-the bookkeeping. Timed in batches of empty ``with run.phase("x"): pass`` blocks, alternated
-with batches of the baseline, an empty ``contextlib.contextmanager`` (the cheapest way to write a
-phase-like block in Python); the figure is the median per mark (enter and exit) over the batches.
-The run store is off: phases do not touch it.
+the bookkeeping, which waits for a batch (see docs/measurement.md); the one-edge figure also
+reports the CPU time per edge with that bookkeeping done. Timed in batches of empty
+``with run.phase("x"): pass`` blocks, alternated with batches of the baseline, an empty
+``contextlib.contextmanager`` (the cheapest way to write a phase-like block in Python); the
+figure is the median per mark (enter and exit) over the batches. The run store is off: phases
+do not touch it.
 
     .venv/bin/python bench/phase_mark.py [--quick | --long] [--json PATH]
 """
@@ -60,15 +62,18 @@ def measure(batches: int) -> list[Figure]:
                 return run.phase("x")
 
             _per_mark_us(phase, 200), _per_mark_us(_empty, 200)  # warm up
-            marks, empty, switches = [], [], []
+            marks, empty, switches, accounted = [], [], [], []
             current = run.phase("a").__enter__()
             for _ in range(batches):
                 marks.append(_per_mark_us(phase, MARKS_PER_BATCH))
                 empty.append(_per_mark_us(_empty, MARKS_PER_BATCH))
+                cpu = time.process_time_ns()
                 begin = time.perf_counter_ns()
                 for k in range(MARKS_PER_BATCH):
-                    current = run.switch(current, "a" if k % 2 else "b")
+                    previous, current = current, run.switch(current, "a" if k % 2 else "b")
                 switches.append((time.perf_counter_ns() - begin) / MARKS_PER_BATCH / 1e3)
+                _ = previous.energy_j  # asks for the batch's accounting, wherever it was pending
+                accounted.append((time.process_time_ns() - cpu) / MARKS_PER_BATCH / 1e3)
             current.close()
             edge_domains = [d.id for d in run.domains if d.edge_read]
         finally:
@@ -91,6 +96,9 @@ def measure(batches: int) -> list[Figure]:
                 f"{fmt(edge)} µs, fastest batch {fmt(min(switches))} µs, slowest "
                 f"{fmt(max(switches))} µs; each reads the counters once and closes one phase "
                 "and opens the next at that instant",
+                f"with its accounting (unwrapping, the phase ledger: done in batches, normally "
+                f"on the sampler's thread), CPU time of the process per edge: median "
+                f"{fmt(median(accounted))} µs",
             ],
             group="cost",
         ),
