@@ -395,7 +395,9 @@ class Run:
                 ledger.open(opening.name, t_ns, cum, opening)
 
     def _prime(self) -> None:
-        with self._lock:
+        # Under the fold lock, not the edges' one: priming may import psutil (tens of ms), and
+        # phase edges in the measured code must not wait for it. Edges never read estimators.
+        with self._fold_lock:
             if self._meter is not None:
                 self._meter.prime()
 
