@@ -16,9 +16,10 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from types import TracebackType
 
+from jouleflow.attribution.journal import EdgeJournal, PhaseStream
 from jouleflow.attribution.phases import OpenPhase, PhaseLedger
 from jouleflow.config import MeterConfig
 from jouleflow.domains import Domain, Method
@@ -41,25 +42,6 @@ if TYPE_CHECKING:
     P = ParamSpec("P")
     R = TypeVar("R")
 
-
-class PhaseStream:
-    """A sequence of phases with one open at a time, switched by ``Run.mark`` at a high rate.
-
-    What a training loop's state machine needs (``jouleflow.torch.watch``): each mark closes the
-    stream's phase and opens the next at one edge, without a ``Phase`` object per occurrence.
-    ``current`` is the name of the open phase, None when none is.
-    """
-
-    __slots__ = ("_handle", "current")
-
-    def __init__(self) -> None:
-        self.current: str | None = None
-        self._handle: OpenPhase | None = None  # the ledger's occurrence, once accounted
-
-
-# A recorded phase edge: its instant and raw readings, then either the occurrence it closes and
-# the one it opens (phase objects), or a stream and the name it switches to (None: closes it).
-_Edge = tuple[int, Sequence[int | None], OpenPhase | PhaseStream | None, OpenPhase | str | None]
 
 # Where a run is saved: a path, None or True for the default store (JOULEFLOW_DB, else the user
 # data folder), False for nowhere.
@@ -109,7 +91,7 @@ class Phase:
         if handle is None or handle.end_ns is None:
             raise RunStateError(f"phase {self.name!r} has not closed yet")
         if handle.end_cum is None or handle.start_cum is None:
-            self.run._settle()  # its edges were read but not yet accounted
+            self.run._settle()  # its edges were read, not yet accounted
         assert handle.start_cum is not None and handle.end_cum is not None
         ids = (d.id for d in self.run.domains)
         return {k: (b - a) / 1e6 for k, a, b in zip(ids, handle.start_cum, handle.end_cum)}
@@ -142,23 +124,17 @@ class Run:
         self.run_id = os.urandom(16).hex()  # 128 random bits, like uuid4().hex
         self.timeline = Timeline()
         self._on_sample = on_sample
-        # Two locks, always taken in this order: ``_fold_lock`` while edges are accounted (meter,
-        # ledger), ``_lock`` while an edge is read and recorded. A mark never waits for a fold.
-        self._fold_lock = threading.Lock()
-        self._lock = threading.Lock()
-        self._accepting = False  # edges are recorded between the first and the last reading
+        self._lock = threading.Lock()  # counts
+        self._journal: EdgeJournal | None = None  # phase edges, from the first reading to the last
         self._discovery: Discovery | None = None
         self._meter: Meter | None = None
         self._sampler: Sampler | None = None
-        self._ledger: PhaseLedger | None = None
         self._start_ns = 0
         self._started_at = ""
         self._result: RunResult | None = None
         self._counts: dict[str, int] = {}
         self._contributors: list[Callable[[RunResult], RunResult]] = []
         self._save: BackgroundSave | None = None
-        # Phase edges read the counters at once and are accounted later, in batches (see mark).
-        self._pending: list[_Edge] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> Run:
@@ -170,15 +146,14 @@ class Run:
         t_ns, cum = self._meter.start()
         self._start_ns = t_ns
         self.timeline.append(t_ns, cum)
-        self._ledger = PhaseLedger(t_ns, cum)
-        self._accepting = True
+        self._journal = journal = EdgeJournal(self._meter, PhaseLedger(t_ns, cum))
         interval_ns = sample_interval_ns(self.config.interval_s, self._meter.domains)
         save = self._background_save()
         on_sample = self._on_sample
         if save is not None:
             on_sample = _both(save.add_sample, self._on_sample)
         self._sampler = Sampler(
-            self._take_sample, self.timeline, interval_ns, on_sample, prime=self._prime
+            journal.sample, self.timeline, interval_ns, on_sample, prime=journal.prime
         )
         self._sampler.start()
         if save is not None:
@@ -198,15 +173,13 @@ class Run:
     def stop(self, *, exit_code: int | None = None, status: str = "completed") -> RunResult:
         if self._result is not None:
             return self._result
-        if self._meter is None or self._sampler is None or self._ledger is None:
+        if self._meter is None or self._sampler is None or self._journal is None:
             raise RunStateError("stop() before start(): call run.start() or use `with track()`")
         if self._save is not None:
             self._save.stop_flushing()
         self._sampler.stop()
-        with self._fold_lock:
-            t_ns, cum = self._fold_until_now(edge=False, last=True)
-            self.timeline.append(t_ns, cum)
-            self._ledger.finish(t_ns, cum)
+        t_ns, cum = self._journal.finish()
+        self.timeline.append(t_ns, cum)
         self._meter.close()
         result = self._build_result(t_ns, cum, exit_code, status)
         for contribute in self._contributors:
@@ -229,12 +202,9 @@ class Run:
         """
         if self._result is not None:
             return self._result
-        meter, ledger = self._meter, self._ledger
-        if meter is None or ledger is None:
+        if self._journal is None:
             raise RunStateError("partial_result() before start()")
-        with self._fold_lock:
-            t_ns, cum = self._fold_until_now(edge=True)
-            ledger = _copy_ledger(ledger)
+        t_ns, cum, ledger = self._journal.copy_now()
         ledger.finish(t_ns, cum)
         return self._build_result(t_ns, cum, None, "running", ledger)
 
@@ -280,23 +250,9 @@ class Run:
 
     def switch(self, current: Phase | None, name: str) -> Phase:
         """Close ``current`` and open ``name`` at one instant (one edge, no gap between them)."""
-        with self._lock:
-            meter = self._meter
-            if meter is None or not self._accepting:
-                raise RunStateError(f"phase {name!r} outside a running measurement")
-            t_ns, readings = meter.read(edge=True)
-            closing = current._open if current is not None else None
-            if closing is not None:
-                if closing.end_ns is None:
-                    closing.end_ns = t_ns
-                else:
-                    closing = None  # already closed (e.g. by stop())
-            opened = Phase(self, name)
-            opened._open = handle = OpenPhase(name, t_ns)
-            self._pending.append((t_ns, readings, closing, handle))
-            backlog = len(self._pending)
-        if backlog >= self.SETTLE_BACKLOG:
-            self._settle()
+        closing = current._open if current is not None else None
+        opened = Phase(self, name)
+        opened._open = self._edges(name).switch(closing, name)
         return opened
 
     def stream(self) -> PhaseStream:
@@ -306,105 +262,31 @@ class Run:
     def mark(self, stream: PhaseStream, name: str | None) -> None:
         """Close ``stream``'s phase and open ``name`` (None: open nothing) at one edge.
 
-        The cheapest edge there is: it reads the counters and records them; everything else
-        happens when the batch is accounted. After the run stopped, closing is a no-op.
+        The cheapest edge there is: it reads the counters and records them; the rest happens
+        when the batch is accounted (attribution/journal.py). After the run, closing is a no-op.
         """
-        with self._lock:
-            meter = self._meter
-            if meter is None or not self._accepting:
-                if name is None:
-                    return
-                raise RunStateError(f"phase {name!r} outside a running measurement")
-            t_ns, readings = meter.read_edge()
-            pending = self._pending
-            pending.append((t_ns, readings, stream, name))
-            stream.current = name
-            backlog = len(pending)
-        if backlog >= self.SETTLE_BACKLOG:
-            self._settle()
+        journal = self._journal
+        if journal is None:
+            if name is None:
+                return
+            raise RunStateError(f"phase {name!r} outside a running measurement")
+        journal.mark(stream, name)
+
+    def _edges(self, name: str) -> EdgeJournal:
+        if self._journal is None:
+            raise RunStateError(f"phase {name!r} outside a running measurement")
+        return self._journal
 
     def _open_phase(self, phase: Phase) -> None:
-        with self._lock:
-            meter = self._meter
-            if meter is None or not self._accepting:
-                raise RunStateError(f"phase {phase.name!r} outside a running measurement")
-            t_ns, readings = meter.read(edge=True)
-            phase._open = handle = OpenPhase(phase.name, t_ns)
-            self._pending.append((t_ns, readings, None, handle))
+        phase._open = self._edges(phase.name).open(phase.name)
 
     def _close_phase(self, phase: Phase) -> None:
-        with self._lock:
-            handle = phase._open
-            if (
-                self._accepting
-                and self._meter is not None
-                and handle is not None
-                and handle.end_ns is None
-            ):
-                t_ns, readings = self._meter.read(edge=True)
-                handle.end_ns = t_ns
-                self._pending.append((t_ns, readings, handle, None))
-
-    # An edge's counters are read at the edge; unwrapping them and folding the edge into the
-    # ledger (several µs of Python each) waits for the next periodic sample, which accounts the
-    # backlog on the sampler's thread, off the measured code's path (or for the end of the run,
-    # or a phase's figures being asked for). A backlog this long is accounted where it arises.
-    SETTLE_BACKLOG = 8192
+        if self._journal is not None and phase._open is not None:
+            self._journal.close(phase._open)
 
     def _settle(self) -> None:
-        """Account every edge recorded so far."""
-        with self._fold_lock:
-            with self._lock:
-                pending, self._pending = self._pending, []
-            self._fold(pending)
-
-    def _fold_until_now(self, *, edge: bool, last: bool = False) -> tuple[int, tuple[float, ...]]:
-        """Account the recorded edges, then a reading taken right after the last of them.
-
-        The caller holds ``_fold_lock``. The reading is taken with the backlog under ``_lock``,
-        so no edge can fall between them; ``last`` refuses edges from then on (the run stops).
-        """
-        meter = self._meter
-        assert meter is not None
-        with self._lock:
-            pending, self._pending = self._pending, []
-            t_ns, readings = meter.read(edge=edge, force=last)
-            if last:
-                self._accepting = False
-        self._fold(pending)
-        return t_ns, meter.advance(t_ns, readings, periodic=not edge, final=last)
-
-    def _fold(self, pending: list[_Edge]) -> None:
-        """Account edges in the order they were read: meter first, then the phase ledger."""
-        meter, ledger = self._meter, self._ledger
-        if not pending or meter is None or ledger is None:
-            return
-        advance = meter.advance
-        for t_ns, readings, closing, opening in pending:
-            cum = advance(t_ns, readings)
-            if isinstance(closing, PhaseStream):
-                if closing._handle is not None:
-                    ledger.close(closing._handle, t_ns, cum)
-                closing._handle = (
-                    ledger.open(opening, t_ns, cum) if isinstance(opening, str) else None
-                )
-                continue
-            if closing is not None:
-                ledger.close(closing, t_ns, cum)
-            if isinstance(opening, OpenPhase):
-                ledger.open(opening.name, t_ns, cum, opening)
-
-    def _prime(self) -> None:
-        # Under the fold lock, not the edges' one: priming may import psutil (tens of ms), and
-        # phase edges in the measured code must not wait for it. Edges never read estimators.
-        with self._fold_lock:
-            if self._meter is not None:
-                self._meter.prime()
-
-    def _take_sample(self) -> tuple[int, tuple[float, ...]]:
-        """The sampler's reading, after the edges recorded before it (time order)."""
-        with self._fold_lock:
-            return self._fold_until_now(edge=False)
+        if self._journal is not None:
+            self._journal.settle()
 
     # -- what integrations add ----------------------------------------------------------------
     def count(self, **units: int) -> None:
@@ -460,7 +342,7 @@ class Run:
     ) -> RunResult:
         from jouleflow.records import PhaseEnergy, RunResult
 
-        ledger = ledger or self._ledger
+        ledger = ledger or (self._journal.ledger if self._journal is not None else None)
         assert self._meter is not None and ledger is not None
         assert self._discovery is not None and self._sampler is not None
         domains = self._meter.domains
@@ -528,18 +410,6 @@ def _utc_now_iso() -> str:
     now = time.time()
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
     return f"{stamp}.{int(now % 1 * 1000):03d}+00:00"
-
-
-def _copy_ledger(ledger: PhaseLedger) -> PhaseLedger:
-    """A copy to ``finish()`` without touching the original, in about a millisecond.
-
-    The exact-window lists (up to 1000 per phase) are copied shallowly, their tuples being
-    immutable; a plain deep copy of them would hold the run's lock for tens of milliseconds.
-    """
-    memo: dict[int, Any] = {id(t.windows_ns): list(t.windows_ns) for t in ledger.totals.values()}
-    import copy
-
-    return copy.deepcopy(ledger, memo)
 
 
 def _component(
