@@ -11,12 +11,8 @@ from __future__ import annotations
 from jouleflow.domains import Availability, ComponentKind, Domain
 from jouleflow.errors import SensorError
 from jouleflow.sensors.amdsmi import AmdSmiSensor
-from jouleflow.sensors.estimate import (
-    CpuEstimator,
-    DiskEstimator,
-    MemoryEstimator,
-    NetworkEstimator,
-)
+from jouleflow.sensors.estimate import CpuEstimator, MemoryEstimator
+from jouleflow.sensors.io_estimate import DiskEstimator, NetworkEstimator
 from jouleflow.sensors.nvml import NvmlSensor
 from jouleflow.sensors.powercap import PowercapSensor
 

@@ -1,10 +1,10 @@
-"""Estimators for what no sensor measures: CPU, memory, disk and network.
+"""Estimators for what no sensor measures: CPU and memory (disk and network: io_estimate.py).
 
 Each is a ``Sensor`` whose one domain says ``Method.ESTIMATE``, states its model and parameters in
 words (``Domain.model``) and carries a relative uncertainty argued in the comments below. Readings
 are power in integer mW, averaged over the interval since the previous ``read()``; the sampler
 holds each reading until the next one. The first ``read()`` after ``open()`` only sets the baseline
-(CPU: the idle floor; disk and network: 0 mW).
+(CPU: the idle floor).
 
 Every figure is system-wide (all processes, the whole machine), like the counters it stands in for.
 Whether an estimator is used at all (only where no sensor covers its component) is decided by the
@@ -14,15 +14,14 @@ caller, ``jouleflow.sensors.discovery``, not here.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 
 from jouleflow._frozen import Frozen
 from jouleflow.domains import Availability, ComponentKind, Domain, Method, ReadingKind
 from jouleflow.errors import SensorError
 
-# Every run opens the disk and network estimators, so this module stays light to import: the CPU
-# model's TDP table (sensors/cpu_table.py: csv, re, unicodedata) loads only for a CPU estimate.
+# The CPU model's TDP table (sensors/cpu_table.py: csv, re, unicodedata) loads only for a CPU
+# estimate: every run imports this module (io_estimate.py builds on its helpers).
 
 # --- CPU -------------------------------------------------------------------------------------
 # Fraction of TDP drawn at zero utilisation. SPECpower_ssj2008 results, as reduced by Cloud Carbon
@@ -63,44 +62,9 @@ MEMORY_UNCERTAINTY_REL = 0.50
 LARGE_MEMORY_GIB = 128.0
 LARGE_MEMORY_UNCERTAINTY_REL = 1.00
 
-# --- disk and network ------------------------------------------------------------------------
-# Energy per byte read or written: device active power over its throughput, from typical
-# datasheets: NVMe SSDs 5-8 W at 2-7 GB/s (~1-3 nJ/B), SATA SSDs 2-4 W at ~0.5 GB/s (~4-8 nJ/B).
-# 10 nJ/B sits at the top of the SSD range, since small random I/O costs more per byte than
-# sequential transfers. Hard disks (5-8 W at 0.15-0.25 GB/s, ~30-50 nJ/B) are underestimated.
-# The device's idle power is not counted: the model is the energy the traffic adds.
-DISK_J_PER_BYTE = 10e-9
-# NIC power over line rate: a 1 GbE port ~0.5-1 W at 125 MB/s (4-8 nJ/B), a 10 GbE port ~3-6 W
-# at 1.25 GB/s (2-5 nJ/B), a 100 GbE NIC ~15-25 W at 12.5 GB/s (1-2 nJ/B); 5 nJ/B. Only this
-# host's NIC: switches, routers and the wider Internet (~0.06 kWh/GB in 2015, Aslan et al.,
-# J. Ind. Ecol. 2018) are out of scope.
-NETWORK_J_PER_BYTE = 5e-9
-# Both per-byte figures are order-of-magnitude: ±100 %.
-IO_UNCERTAINTY_REL = 1.00
-# Devices that would count the same bytes twice (stacked on a physical one) or are not hardware.
-VIRTUAL_DISK_PREFIXES = ("loop", "ram", "zram", "dm-", "md", "nbd")
-# Bridges, veths, tunnels and bonds: their traffic also crosses another NIC.
-VIRTUAL_NIC_PREFIXES: tuple[str, ...] = (
-    "veth",
-    "docker",
-    "br",
-    "virbr",
-    "vnet",
-    "cni",
-    "flannel",
-    "cali",
-)
-VIRTUAL_NIC_PREFIXES += ("ifb", "tun", "tap", "wg", "utun", "bond")
-
-
-def _is_loopback(name: str) -> bool:
-    """``lo``, ``lo0``, ``lo1``...: traffic that never leaves the host."""
-    rest = name[2:]
-    return name.startswith("lo") and (not rest or (rest.isascii() and rest.isdigit()))
-
 
 # --- CPU -------------------------------------------------------------------------------------
-def _domain(
+def estimate_domain(
     domain_id: str, kind: ComponentKind, source: str, label: str, uncertainty_rel: float, model: str
 ) -> Domain:
     return Domain(
@@ -116,7 +80,7 @@ def _domain(
     )
 
 
-def _unavailable(sensor: str, reason: str) -> Availability:
+def unavailable(sensor: str, reason: str) -> Availability:
     return Availability(sensor, False, reason, measured=False)
 
 
@@ -235,7 +199,7 @@ class CpuEstimator:
             model = self.model()
             self._cpu_seconds()
         except Exception as err:  # probe never raises: a failure is a reason
-            return _unavailable(self.name, f"cannot estimate the CPU: {err}")
+            return unavailable(self.name, f"cannot estimate the CPU: {err}")
         fix = None
         if self.tdp().origin == "generic":
             fix = (
@@ -250,7 +214,7 @@ class CpuEstimator:
     def open(self) -> tuple[Domain, ...]:
         self._prev = None
         return (
-            _domain(
+            estimate_domain(
                 "estimate:cpu",
                 ComponentKind.CPU_ESTIMATE,
                 "tdp-model",
@@ -306,7 +270,7 @@ class MemoryEstimator:
         try:
             model = self.model()
         except Exception as err:  # probe never raises
-            return _unavailable(self.name, f"cannot read installed memory: {err}")
+            return unavailable(self.name, f"cannot read installed memory: {err}")
         reason = f"estimates memory power from installed RAM, no sensor involved: {model}"
         return Availability(self.name, True, reason, domains=("estimate:memory",), measured=False)
 
@@ -319,7 +283,7 @@ class MemoryEstimator:
         large = gib > LARGE_MEMORY_GIB
         uncertainty = LARGE_MEMORY_UNCERTAINTY_REL if large else MEMORY_UNCERTAINTY_REL
         return (
-            _domain(
+            estimate_domain(
                 "estimate:memory",
                 ComponentKind.MEMORY_ESTIMATE,
                 "w-per-gb-model",
@@ -337,229 +301,3 @@ class MemoryEstimator:
 
     def close(self) -> None:
         pass
-
-
-# --- disk and network ------------------------------------------------------------------------
-Counters = Callable[[], "Mapping[str, int] | None"]
-
-
-def psutil_disk_bytes() -> dict[str, int] | None:
-    """Cumulative bytes read + written per block device (partitions included), or None."""
-    import psutil  # lazily: ~10 ms of import, needed only when estimating
-
-    found = psutil.disk_io_counters(perdisk=True)
-    return {n: int(c.read_bytes + c.write_bytes) for n, c in found.items()} if found else None
-
-
-def psutil_nic_bytes() -> dict[str, int] | None:
-    """Cumulative bytes sent + received per network interface, or None."""
-    import psutil  # lazily: ~10 ms of import, needed only when estimating
-
-    found = psutil.net_io_counters(pernic=True)
-    return {n: int(c.bytes_sent + c.bytes_recv) for n, c in found.items()} if found else None
-
-
-def bytes_power_mw(moved_bytes: int, j_per_byte: float, dt_ns: int) -> int:
-    """Average power in mW of moving ``moved_bytes`` over ``dt_ns``."""
-    return round(moved_bytes * j_per_byte / dt_ns * 1e12) if dt_ns > 0 else 0
-
-
-def _with_device(names: Iterable[str], class_dir: str) -> list[str]:
-    """Names whose sysfs entry links to a device (hardware, virtio included); [] without sysfs."""
-    if not os.path.isdir(class_dir):
-        return []
-    return sorted(
-        n for n in names if os.path.exists(os.path.join(class_dir, n.replace("/", "!"), "device"))
-    )
-
-
-def _listed_with_device(class_dir: str) -> list[str]:
-    """Entries of a sysfs class folder that link to a device; [] when there is no such folder."""
-    try:
-        names = os.listdir(class_dir)
-    except OSError:
-        return []
-    return sorted(n for n in names if os.path.exists(os.path.join(class_dir, n, "device")))
-
-
-class _BytesEstimator:
-    """Bytes moved since the previous read on the chosen devices × a fixed energy per byte."""
-
-    # Each reading is the mean power since the previous one (the meter books the last one over
-    # its own window when the run stops), so reading every few seconds loses no bytes; psutil's
-    # per-device counters cost ~0.1 ms a read, most of the sampler's CPU time at 1 s.
-    reports_mean_power = True
-    read_every_s = 5.0
-    name = ""
-    _id = ""
-    _kind = ComponentKind.DISK_ESTIMATE
-    _label = ""
-    _what = ""
-
-    def __init__(
-        self,
-        j_per_byte: float,
-        sys_root: str | os.PathLike[str],
-        counters: Counters,
-        clock: Callable[[], int],
-    ) -> None:
-        self.j_per_byte = j_per_byte
-        self.sys_root = os.fspath(sys_root)
-        self._counters = counters
-        self._clock = clock
-        self.devices: list[str] = []
-        self._prev: tuple[int, dict[str, int]] | None = None
-
-    def _pick(self, names: list[str]) -> list[str]:
-        raise NotImplementedError
-
-    def _sysfs_devices(self) -> list[str]:
-        """The hardware devices sysfs lists, named as psutil names them; [] without sysfs."""
-        raise NotImplementedError
-
-    def _devices(self) -> list[str]:
-        # From sysfs alone where it lists the hardware: importing psutil and reading every
-        # counter costs tens of ms, which a run's start should not wait for (see ``prime``).
-        return self._sysfs_devices() or self._pick(list(self._read()))
-
-    def model(self) -> str:
-        raise NotImplementedError
-
-    def _read(self) -> Mapping[str, int]:
-        try:
-            return self._counters() or {}
-        except Exception as err:
-            raise SensorError(f"cannot read {self._what} counters: {err}") from err
-
-    def probe(self) -> Availability:
-        try:
-            self.devices = self._devices()
-        except Exception as err:  # probe never raises
-            return _unavailable(self.name, str(err))
-        if not self.devices:
-            return _unavailable(
-                self.name,
-                f"no {self._what} counters to estimate from (psutil "
-                "reports none, or only virtual devices)",
-            )
-        reason = (
-            f"estimates {self._what} power from bytes moved, no sensor involved: {self.model()}"
-        )
-        return Availability(self.name, True, reason, domains=(self._id,), measured=False)
-
-    def open(self) -> tuple[Domain, ...]:
-        self.devices = self._devices()
-        self._prev = None
-        return (
-            _domain(
-                self._id,
-                self._kind,
-                "j-per-byte-model",
-                self._label,
-                IO_UNCERTAINTY_REL,
-                self.model(),
-            ),
-        )
-
-    def read(self) -> tuple[int, ...]:
-        counts = self._read()
-        now = (self._clock(), {d: counts[d] for d in self.devices if d in counts})
-        prev, self._prev = self._prev, now
-        if prev is None:
-            return (0,)
-        # Per device, so that a device appearing, vanishing or resetting never counts as traffic.
-        moved = sum(max(0, b - prev[1][d]) for d, b in now[1].items() if d in prev[1])
-        return (bytes_power_mw(moved, self.j_per_byte, now[0] - prev[0]),)
-
-    def prime(self) -> None:
-        """Take the baseline now, unless a read already did.
-
-        The first reading is 0 mW by definition, so the meter records it without calling
-        ``read`` and the sampler's thread primes the baseline a moment later, off the start's
-        path. Bytes moved in between (milliseconds) are not counted.
-        """
-        if self._prev is None:
-            self.read()
-
-    def read_edges(self) -> tuple[int | None, ...]:
-        return (None,)
-
-    def close(self) -> None:
-        self._prev = None
-
-
-class DiskEstimator(_BytesEstimator):
-    """Disk power from bytes read and written on hardware disks × ``j_per_byte``."""
-
-    name = "disk-estimate"
-    _id = "estimate:disk"
-    _kind = ComponentKind.DISK_ESTIMATE
-    _label = "disk I/O (estimated)"
-    _what = "disk"
-
-    def __init__(
-        self,
-        j_per_byte: float = DISK_J_PER_BYTE,
-        sys_root: str | os.PathLike[str] = "/sys",
-        counters: Counters = psutil_disk_bytes,
-        clock: Callable[[], int] = time.monotonic_ns,
-    ) -> None:
-        super().__init__(j_per_byte, sys_root, counters, clock)
-
-    def _pick(self, names: list[str]) -> list[str]:
-        # Whole hardware disks only (sysfs block/<name>/device): partitions, device-mapper, md and
-        # loop devices would count the same bytes again. Without sysfs (not Linux) psutil names
-        # whole disks.
-        return _with_device(names, os.path.join(self.sys_root, "block")) or sorted(
-            n for n in names if not n.startswith(VIRTUAL_DISK_PREFIXES)
-        )
-
-    def _sysfs_devices(self) -> list[str]:
-        return [
-            n.replace("!", "/") for n in _listed_with_device(os.path.join(self.sys_root, "block"))
-        ]
-
-    def model(self) -> str:
-        return (
-            f"{self.j_per_byte * 1e9:g} nJ per byte read or written (typical SSD) × bytes "
-            f"moved on {', '.join(self.devices)}, system-wide; idle power not counted"
-        )
-
-
-class NetworkEstimator(_BytesEstimator):
-    """NIC power from bytes sent and received on non-loopback NICs × ``j_per_byte``."""
-
-    name = "network-estimate"
-    _id = "estimate:network"
-    _kind = ComponentKind.NETWORK_ESTIMATE
-    _label = "network I/O (estimated)"
-    _what = "network"
-
-    def __init__(
-        self,
-        j_per_byte: float = NETWORK_J_PER_BYTE,
-        sys_root: str | os.PathLike[str] = "/sys",
-        counters: Counters = psutil_nic_bytes,
-        clock: Callable[[], int] = time.monotonic_ns,
-    ) -> None:
-        super().__init__(j_per_byte, sys_root, counters, clock)
-
-    def _pick(self, names: list[str]) -> list[str]:
-        # NICs backed by hardware (virtio included) where sysfs shows them. Inside a container
-        # only virtual ones exist: then every NIC but loopback, bridges, veths, tunnels and bonds,
-        # which repeat traffic that also crosses another NIC.
-        names = [n for n in names if not _is_loopback(n)]
-        return _with_device(names, os.path.join(self.sys_root, "class", "net")) or sorted(
-            n for n in names if not n.startswith(VIRTUAL_NIC_PREFIXES)
-        )
-
-    def _sysfs_devices(self) -> list[str]:
-        listed = _listed_with_device(os.path.join(self.sys_root, "class", "net"))
-        return [n for n in listed if not _is_loopback(n)]
-
-    def model(self) -> str:
-        return (
-            f"{self.j_per_byte * 1e9:g} nJ per byte sent or received × bytes on "
-            f"{', '.join(self.devices)}, system-wide; this host's NIC only, not the network "
-            "beyond it"
-        )

@@ -157,7 +157,7 @@ def test_a_sensor_with_prime_is_not_read_at_the_start():
 
 def test_mean_power_sensors_read_less_often_and_their_total_is_whole(tmp_path):
     """Bytes at a steady rate: the estimate over the window is whole, read every 0.1 s or not."""
-    from jouleflow.sensors.estimate import DiskEstimator
+    from jouleflow.sensors.io_estimate import DiskEstimator
 
     rate_bytes_per_s = 2e8
     t0 = time.monotonic_ns()

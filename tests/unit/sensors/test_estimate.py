@@ -23,13 +23,11 @@ from jouleflow.sensors.estimate import (
     MEMORY_UNCERTAINTY_REL,
     TDP_UNCERTAINTY_REL,
     CpuEstimator,
-    DiskEstimator,
     MemoryEstimator,
-    NetworkEstimator,
-    bytes_power_mw,
     cpu_power_w,
     utilisation,
 )
+from jouleflow.sensors.io_estimate import DiskEstimator, NetworkEstimator, bytes_power_mw
 
 # --- fake /proc trees, named by what they model ------------------------------------------------
 XEON_6248 = "Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz"
