@@ -272,6 +272,10 @@ class Run:
             raise RunStateError(f"phase {name!r} outside a running measurement")
         journal.mark(stream, name)
 
+    def marker(self) -> Callable[[PhaseStream, str | None], None]:
+        """``mark`` bound to this run's edges once it runs: one call less on the hottest path."""
+        return self._journal.mark if self._journal is not None else self.mark
+
     def _edges(self, name: str) -> EdgeJournal:
         if self._journal is None:
             raise RunStateError(f"phase {name!r} outside a running measurement")

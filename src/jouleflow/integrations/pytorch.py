@@ -120,7 +120,7 @@ class Watcher:
         self.steps = 0
         self.epochs = 0
         self._stream = run.stream()  # data/forward/backward/optimizer/other, one at a time
-        self._mark = run.mark
+        self._mark = run.marker()
         self._epoch: Phase | None = None
         self.current: str | None = None
         self._handles: list[Any] = []
