@@ -172,6 +172,8 @@ class PowercapSensor:
     def __init__(self, root: str | os.PathLike[str] = DEFAULT_ROOT) -> None:
         self.root = os.fspath(root)
         self._fds: list[int] = []
+        self._sizes: tuple[int, ...] = ()
+        self._offsets: tuple[int, ...] = ()
         self._domains: tuple[Domain, ...] = ()
 
     def probe(self) -> Availability:
@@ -228,13 +230,19 @@ class PowercapSensor:
                 self.close()
                 raise SensorError(f"cannot read RAPL counter {path}: {err}") from err
         self._domains = tuple(d for _, d in pairs)
+        self._sizes = (32,) * len(self._fds)  # pread's size and offset for each descriptor
+        self._offsets = (0,) * len(self._fds)
         return self._domains
 
     def read(self) -> tuple[int, ...]:
-        """``pread`` at offset 0 on a kept descriptor: sysfs regenerates the value each time."""
-        pread = os.pread
+        """``pread`` at offset 0 on a kept descriptor: sysfs regenerates the value each time.
+
+        ``map`` over C functions, no Python-level loop: this runs at every phase edge, where a
+        training step has pushed the interpreter's own code out of the CPU's caches.
+        """
+        fds = self._fds
         try:
-            return tuple([int(pread(fd, 32, 0)) for fd in self._fds])
+            return tuple(map(int, map(os.pread, fds, self._sizes, self._offsets)))
         except (OSError, ValueError) as err:
             raise SensorError(f"RAPL counter read failed under {self.root}: {err}") from err
 
