@@ -87,7 +87,8 @@ class Meter:
         self._plan()
 
     def _plan(self) -> None:
-        """What ``read`` calls, bound once: (read method, first domain, past-the-last domain).
+        """What ``read`` calls, bound once: (read method, first domain, past-the-last domain,
+        sensor index).
 
         Rebuilt without a sensor when it fails, so the hot path has no per-sensor checks.
         """
@@ -166,8 +167,9 @@ class Meter:
         """Raw values per domain (None where not read) and their instant; no accounting.
 
         Split from ``advance`` so that a phase edge can read now and account later, in a batch
-        (``jouleflow.tracker``). The caller serialises ``read`` and ``advance`` and advances the
-        readings in the order they were read.
+        (``jouleflow.attribution.journal``). ``force`` reads the sensors that ``read_every_s``
+        paces even when they are not due (the run's last reading). The caller serialises
+        ``read`` and ``advance`` and advances the readings in the order they were read.
         """
         if edge:
             return self.read_edge()

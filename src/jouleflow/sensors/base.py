@@ -5,9 +5,14 @@ not why and how to fix it), then ``open()``ed to get its domains, ``read()`` man
 sampler, and ``close()``d. ``read`` returns one integer per domain, in the domain's
 ``ReadingKind`` unit, and is the only method on the hot path.
 
-A sensor may also have ``prime()``: its first reading is then zero power by definition (the
-disk and network estimators), the meter records that without calling ``read``, and the sampler's
-thread calls ``prime()`` right after the start to take the baseline off the caller's path.
+Optional, for sensors that need them (the disk and network estimators have all three):
+
+- ``prime()``: the first reading is zero power by definition; the meter records that without
+  calling ``read``, and the sampler's thread calls ``prime()`` right after the start, to take the
+  baseline off the caller's path;
+- ``read_every_s``: read at most this often (the meter holds the last reading in between);
+- ``reports_mean_power = True``: each reading is the mean power since the previous one, which the
+  meter books whole (see ``Meter.advance``).
 """
 
 from __future__ import annotations
