@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 import threading
-import time
 from collections.abc import Callable
 from types import TracebackType
 
@@ -24,6 +22,7 @@ from jouleflow.attribution.phases import OpenPhase, PhaseLedger
 from jouleflow.config import MeterConfig
 from jouleflow.domains import Domain, Method
 from jouleflow.errors import RunStateError
+from jouleflow.host import host_info, utc_now_iso
 from jouleflow.sampling.meter import Meter
 from jouleflow.sampling.sampler import SampleCallback, Sampler, sample_interval_ns
 from jouleflow.sampling.timeline import Timeline
@@ -142,7 +141,7 @@ class Run:
             raise RunStateError("this run was already started; create a new one with track()")
         self._discovery = open_sensors(self.config)
         self._meter = Meter(self._discovery.opened)
-        self._started_at = _utc_now_iso()
+        self._started_at = utc_now_iso()
         t_ns, cum = self._meter.start()
         self._start_ns = t_ns
         self.timeline.append(t_ns, cum)
@@ -406,16 +405,6 @@ def _both(first: SampleCallback, then: SampleCallback | None) -> SampleCallback:
     return both
 
 
-def _utc_now_iso() -> str:
-    """Now, as ``datetime.now(timezone.utc).isoformat(timespec="milliseconds")`` writes it.
-
-    Without importing datetime, which the first start in a process would pay for.
-    """
-    now = time.time()
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
-    return f"{stamp}.{int(now % 1 * 1000):03d}+00:00"
-
-
 def _component(
     domain: Domain, energy_j: float, duration_s: float, interval_s: float
 ) -> ComponentEnergy:
@@ -468,33 +457,6 @@ def _report_to_parent(result: RunResult) -> None:
     with open(tmp, "w") as f:
         json.dump(result.to_dict(), f)
     os.replace(tmp, target)
-
-
-def host_info(config: MeterConfig) -> dict[str, str]:
-    """Where the run was measured; computed once per process (``platform.platform()`` reads the
-    Python executable to find the C library, too slow to repeat at every store flush)."""
-    return dict(_host_info(config.proc_root, os.getpid()))  # a forked child: its own pid
-
-
-@functools.lru_cache(maxsize=4)
-def _host_info(proc_root: str, pid: int) -> tuple[tuple[str, str], ...]:
-    import platform
-    import socket
-
-    from jouleflow import __version__
-    from jouleflow.sensors.cpu_table import read_cpu_model
-
-    return tuple(
-        {
-            "hostname": socket.gethostname(),
-            "platform": platform.platform(),
-            "python": sys.version.split()[0],
-            "jouleflow": __version__,
-            "cpu_model": read_cpu_model(proc_root) or "unknown",
-            "cpu_count": str(os.cpu_count() or 0),
-            "pid": str(pid),
-        }.items()
-    )
 
 
 def track(

@@ -2,12 +2,12 @@
 
 from datetime import datetime, timezone
 
-from jouleflow.tracker import _utc_now_iso
+from jouleflow.host import utc_now_iso
 
 
 def test_started_at_is_iso_8601_utc_with_milliseconds():
     before = datetime.now(timezone.utc)
-    stamp = _utc_now_iso()
+    stamp = utc_now_iso()
     after = datetime.now(timezone.utc)
     parsed = datetime.fromisoformat(stamp)
     assert parsed.tzinfo is not None and parsed.utcoffset().total_seconds() == 0
