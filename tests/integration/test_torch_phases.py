@@ -132,7 +132,11 @@ def test_layers_carry_flops_and_the_counting_pass_is_its_own_phase(tmp_path):
     assert result.phase("flop-count").count == 1  # the counting pass is visible, not hidden
     assert result.phase("forward").count == 20
     document = result.to_dict()
-    assert document["layers"]["layers"][0]["j_per_flop"] > 0
+    # ranked by energy, which on layers this small is a coin toss between Linear and ReLU:
+    # the document's J/FLOP is positive for every layer that has FLOPs, None for the others
+    rows = document["layers"]["layers"]
+    assert all((r["j_per_flop"] > 0) if r["flops"] else r["j_per_flop"] is None for r in rows)
+    assert any(r["flops"] for r in rows)
 
 
 def test_forecast_updates_per_epoch_and_a_budget_stops_training_cleanly(tmp_path):
