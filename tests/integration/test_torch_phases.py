@@ -106,6 +106,32 @@ def test_phase_energies_match_a_phase_following_sensor(tmp_path):
     assert layer_sum + breakdown.unattributed_j == pytest.approx(forward_backward)
 
 
+def test_hooks_the_user_puts_on_the_models_output_still_work(tmp_path):
+    """watch() hooks the output's gradient itself, without Tensor.register_hook's handle."""
+    tree = single_socket(tmp_path, dram=False)
+    model = torch.nn.Linear(8, 2)
+    x = torch.randn(4, 8)
+    seen = []
+    with (
+        PowercapSimulator(tree, {"intel-rapl:0": ConstantPower(50.0)}),
+        jouleflow.track(powercap_root=str(tree.root), gpus=False) as run,
+    ):
+        watcher = jouleflow.torch.watch(model, run=run)
+        for step in range(3):
+            output = model(x)
+            handle = output.register_hook(lambda grad: seen.append(grad.shape))
+            if step == 2:
+                handle.remove()  # removes the user's hook only
+            doubled = output.register_hook(lambda grad: grad * 2)
+            output.sum().backward()
+            assert torch.equal(model.bias.grad, torch.full((2,), 8.0))  # 4 rows, doubled
+            doubled.remove()
+            model.zero_grad()
+        watcher.close()
+    assert seen == [torch.Size([4, 2])] * 2
+    assert run.result.phase("backward").count == 3
+
+
 def test_layers_carry_flops_and_the_counting_pass_is_its_own_phase(tmp_path):
     tree = single_socket(tmp_path, dram=False)
     model = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 4))

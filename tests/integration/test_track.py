@@ -169,6 +169,52 @@ def test_many_switches_across_samples_are_accounted_in_time_order(simulated_sock
     assert result.samples > 10
 
 
+def test_marked_edges_are_read_raw_and_accounted_exactly_across_samples(simulated_socket):
+    """``run.marker()``: the edge reads the counters' text only; the sampler decodes it."""
+    tree, sim = simulated_socket
+    run = jouleflow.track(powercap_root=str(tree.root), gpus=False, interval_s=0.002).start()
+    mark, stream = run.marker(), run.stream()
+    assert mark != run.mark  # the split read: one sensor serves every edge here
+    for k in range(3000):  # dozens of settle batches, interleaved with ~hundreds of samples
+        mark(stream, ("a", "b", "c")[k % 3])
+        if k % 500 == 0:
+            time.sleep(0.003)
+    assert stream.current == "c"
+    mark(stream, None)
+    result = run.stop()
+    mark(stream, None)  # closing after the run: nothing to do
+    with pytest.raises(jouleflow.RunStateError, match="outside a running measurement"):
+        mark(stream, "a")
+    package = "rapl:package-0"
+    assert sum(result.phase(name).count for name in "abc") == 3000
+    parts = sum(p.self_energy_j[package] for p in result.phases)
+    assert parts + result.unattributed_j[package] == pytest.approx(
+        result.component(package).energy_j, rel=1e-12
+    )
+    start, end = result.window_ns
+    assert result.component(package).energy_j == pytest.approx(
+        sim.energy_j("intel-rapl:0", start, end), abs=0.2
+    )
+    assert all(v >= 0 for p in result.phases for v in p.self_energy_j.values())
+    assert result.samples > 10
+
+
+def test_a_counter_that_turns_unreadable_between_marks_is_reported(tmp_path):
+    tree = single_socket(tmp_path)  # static counters: nothing rewrites the broken file
+    run = jouleflow.track(powercap_root=str(tree.root), gpus=False, interval_s=0.002).start()
+    mark, stream = run.marker(), run.stream()
+    mark(stream, "a")
+    tree.energy_file("intel-rapl:0").write_text("garbage\n")  # a broken driver's answer
+    for _ in range(50):
+        mark(stream, "b")
+        mark(stream, "a")
+        time.sleep(0.001)
+    mark(stream, None)
+    result = run.stop()
+    assert result.phase("a").count == 51 and result.phase("b").count == 50
+    assert any("powercap" in w and "garbage" in w for w in result.warnings), result.warnings
+
+
 def test_a_store_that_cannot_be_opened_leaves_the_measurement_whole(simulated_socket, tmp_path):
     """The store opens on its own thread; when it cannot, the result says so and nothing else
     changes (``jouleflow run`` refuses such a store before running anything: test_store_crash)."""

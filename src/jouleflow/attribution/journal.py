@@ -16,16 +16,25 @@ meter sees every reading in time order; an edge never waits for a fold.
 from __future__ import annotations
 
 import threading
+import time
 
 from jouleflow.attribution.phases import OpenPhase, PhaseLedger
-from jouleflow.errors import RunStateError
+from jouleflow.errors import RunStateError, SensorError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-    from typing import Any
+    from collections.abc import Callable
+    from typing import Any, TypeAlias
 
     from jouleflow.sampling.meter import Meter
+
+    # A recorded edge: when it was read, what was read, then either the occurrence it closes and
+    # the one it opens, or a stream and the name it switches to (None: it closes the stream's
+    # phase). When: the instant and None, with readings as ``Meter.read`` gives them; or the
+    # clock before and after a raw read (``Meter.raw_edge_reader``), decoded when accounted.
+    _Edge: TypeAlias = tuple[
+        int, int | None, Any, "OpenPhase | PhaseStream | None", "OpenPhase | str | None"
+    ]
 
 
 class PhaseStream:
@@ -43,11 +52,6 @@ class PhaseStream:
         self._handle: OpenPhase | None = None  # the ledger's occurrence, once accounted
 
 
-# A recorded edge: its instant and raw readings, then either the occurrence it closes and the one
-# it opens, or a stream and the name it switches to (None: it closes the stream's phase).
-_Edge = tuple[int, "Sequence[int | None]", OpenPhase | PhaseStream | None, OpenPhase | str | None]
-
-
 class EdgeJournal:
     """The edges of one run between its first and its last reading."""
 
@@ -58,8 +62,9 @@ class EdgeJournal:
         self.ledger = ledger
         self._fold_lock = threading.Lock()
         self._lock = threading.Lock()
-        self._pending: list[_Edge] = []
+        self._pending: list[_Edge] = []  # one list for the run: ``marker()`` binds it
         self._accepting = True  # until the run's last reading
+        self._split = meter.raw_edge_reader()
 
     # -- edges, from any thread ---------------------------------------------------------------
     def open(self, name: str) -> OpenPhase:
@@ -67,7 +72,7 @@ class EdgeJournal:
             self._check(name)
             t_ns, readings = self.meter.read(edge=True)
             handle = OpenPhase(name, t_ns)
-            self._pending.append((t_ns, readings, None, handle))
+            self._pending.append((t_ns, None, readings, None, handle))
         return handle
 
     def close(self, handle: OpenPhase) -> None:
@@ -77,7 +82,7 @@ class EdgeJournal:
                 return
             t_ns, readings = self.meter.read(edge=True)
             handle.end_ns = t_ns
-            self._pending.append((t_ns, readings, handle, None))
+            self._pending.append((t_ns, None, readings, handle, None))
 
     def switch(self, closing: OpenPhase | None, name: str) -> OpenPhase:
         """Close ``closing`` (unless closed already) and open ``name`` at one instant."""
@@ -90,7 +95,7 @@ class EdgeJournal:
                 else:
                     closing = None  # already closed (e.g. by the run's end)
             handle = OpenPhase(name, t_ns)
-            self._pending.append((t_ns, readings, closing, handle))
+            self._pending.append((t_ns, None, readings, closing, handle))
             backlog = len(self._pending)
         if backlog >= self.SETTLE_BACKLOG:
             self.settle()
@@ -99,8 +104,8 @@ class EdgeJournal:
     def mark(self, stream: PhaseStream, name: str | None) -> None:
         """Close ``stream``'s phase and open ``name`` (None: nothing) at one edge.
 
-        The cheapest edge there is: one specialised read and an append. After the run's last
-        reading, closing is a no-op.
+        One specialised read and an append. After the run's last reading, closing is a no-op.
+        ``marker()`` gives a cheaper one where the meter allows it.
         """
         with self._lock:
             if not self._accepting:
@@ -109,11 +114,48 @@ class EdgeJournal:
                 self._check(name)
             t_ns, readings = self.meter.read_edge()
             pending = self._pending
-            pending.append((t_ns, readings, stream, name))
+            pending.append((t_ns, None, readings, stream, name))
             stream.current = name
             backlog = len(pending)
         if backlog >= self.SETTLE_BACKLOG:
             self.settle()
+
+    def marker(self) -> Callable[[PhaseStream, str | None], None]:
+        """``mark``, as cheap as it gets: the clock, the system calls, an append.
+
+        Where the meter can split its edge read (``Meter.raw_edge_reader``), the readings are
+        decoded when the edge is accounted, and everything the edge touches is bound here
+        once: inside a training step every frame and attribute an edge visits is cold, and
+        that, more than the system calls, is what an edge costs there. Anything unusual (a
+        failed sensor, the run over, a read that raises) takes ``mark``'s way.
+        """
+        if self._split is None:
+            return self.mark
+        read_raw = self._split[0]
+        lock, pending, clock = self._lock, self._pending, time.monotonic_ns
+        failed = self.meter.failed
+        settle_at, journal, slow = self.SETTLE_BACKLOG, self, self.mark
+
+        def mark(stream: PhaseStream, name: str | None) -> None:
+            backlog = -1  # not recorded here: ``mark`` does it
+            if not failed:
+                with lock:
+                    if journal._accepting:
+                        before = clock()
+                        try:
+                            raw = read_raw()
+                        except (OSError, SensorError):
+                            raw = None  # ``mark`` reads again and reports the failing sensor
+                        if raw is not None:
+                            pending.append((before, clock(), raw, stream, name))
+                            stream.current = name
+                            backlog = len(pending)
+            if backlog < 0:
+                slow(stream, name)
+            elif backlog >= settle_at:
+                journal.settle()
+
+        return mark
 
     def _check(self, name: str) -> None:
         if not self._accepting:
@@ -124,7 +166,7 @@ class EdgeJournal:
         """Account every edge recorded so far."""
         with self._fold_lock:
             with self._lock:
-                pending, self._pending = self._pending, []
+                pending = self._take()
             self._fold(pending)
 
     def sample(self) -> tuple[int, tuple[float, ...]]:
@@ -157,17 +199,27 @@ class EdgeJournal:
     def _fold_until_now(self, *, edge: bool, last: bool = False) -> tuple[int, tuple[float, ...]]:
         """Account the backlog, then a reading taken with it (the caller holds the fold lock)."""
         with self._lock:
-            pending, self._pending = self._pending, []
+            pending = self._take()
             t_ns, readings = self.meter.read(edge=edge, force=last)
             if last:
                 self._accepting = False
         self._fold(pending)
         return t_ns, self.meter.advance(t_ns, readings, periodic=not edge, final=last)
 
+    def _take(self) -> list[_Edge]:
+        """The edges recorded so far, leaving the list empty (the caller holds ``_lock``)."""
+        pending = self._pending.copy()
+        self._pending.clear()
+        return pending
+
     def _fold(self, pending: list[_Edge]) -> None:
         """Account edges in the order they were read: meter first, then the phase ledger."""
         advance, ledger = self.meter.advance, self.ledger
-        for t_ns, readings, closing, opening in pending:
+        decode = self._split[1] if self._split is not None else None
+        for t_ns, after_ns, readings, closing, opening in pending:
+            if after_ns is not None:  # a raw read: its instant is the middle of its bracket
+                assert decode is not None
+                t_ns, readings = (t_ns + after_ns) // 2, decode(readings)
             cum = advance(t_ns, readings)
             if isinstance(closing, PhaseStream):
                 if closing._handle is not None:

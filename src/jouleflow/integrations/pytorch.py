@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -65,6 +66,27 @@ def _first_grad_tensor(output: Any) -> torch.Tensor | None:
             if found is not None:
                 return found
     return None
+
+
+_BACKWARD_HOOK_KEY = "jouleflow:backward-starts"
+
+
+def _on_gradient(tensor: torch.Tensor, hook: Any) -> None:
+    """``tensor.register_hook(hook)``, without the handle nobody removes: once a step.
+
+    ``Tensor.register_hook`` is a Python wrapper whose checks and ``RemovableHandle`` cost ~50 µs
+    inside a training step (measured on the example model: 1 % of its step, as much as three
+    phase edges); what it does underneath is two lines, done here for a plain tensor that has
+    no hooks yet. The dictionary is the one ``register_hook`` would make (an ``OrderedDict``,
+    so a hook the user adds later gets its handle); any other case takes the public way.
+    """
+    if type(tensor) is torch.Tensor and tensor._backward_hooks is None:
+        register = getattr(tensor.grad_fn, "_register_hook_dict", None)
+        if register is not None:
+            tensor._backward_hooks = OrderedDict(((_BACKWARD_HOOK_KEY, hook),))
+            register(tensor)
+            return
+    tensor.register_hook(hook)  # type: ignore[no-untyped-call]
 
 
 _CONTAINERS = (nn.ModuleList, nn.ModuleDict)
@@ -201,7 +223,7 @@ class Watcher:
         else:
             tensor = _first_grad_tensor(output)
         if tensor is not None:
-            tensor.register_hook(self._backward_starts)  # type: ignore[no-untyped-call]
+            _on_gradient(tensor, self._backward_starts)
 
     def _backward_starts(self, grad: torch.Tensor) -> None:
         self.enter("backward")

@@ -41,7 +41,7 @@ class Meter:
         self._power_mw: list[int] = []
         self._t_ns = 0
         self._rate_ref: tuple[int, list[float]] = (0, [])
-        self._failed: set[int] = set()
+        self.failed: set[int] = set()  # indices of the sensors that failed (read-only outside)
 
         self._counter_idx = [
             i for i, d in enumerate(self.domains) if d.reading is ReadingKind.ENERGY_UJ
@@ -102,7 +102,7 @@ class Meter:
                     i,
                 )
                 for i in indices
-                if i not in self._failed
+                if i not in self.failed
             ]
 
         self._plans = {
@@ -141,7 +141,7 @@ class Meter:
         """Let sensors with a deferred baseline take it (the sampler's thread, after the start)."""
         for index, sensor in enumerate(self.sensors):
             prime = getattr(sensor, "prime", None)
-            if prime is None or index in self._failed:
+            if prime is None or index in self.failed:
                 continue
             try:
                 prime()
@@ -222,6 +222,43 @@ class Meter:
 
         return read_one
 
+    def raw_edge_reader(
+        self,
+    ) -> tuple[Callable[[], object], Callable[[object], Sequence[int | None]]] | None:
+        """The edge read split in two: ``(read_raw, decode)``, or None where it cannot be.
+
+        For the usual machine, whose one edge sensor can split its read (``read_raw`` and
+        ``decode_raw``, sensors/base.py): a phase edge makes the system calls and nothing else,
+        and its accounting decodes. ``decode`` gives the readings ``read(edge=True)`` would
+        have; a reading that cannot be decoded fails its sensor (reported, as a failed read
+        would be) and counts as no reading. Valid while ``failed`` is empty.
+        """
+        counters, others = self._plans[True]
+        if len(counters) != 1 or others:
+            return None
+        _, start, stop, index = counters[0]
+        sensor = self.sensors[index]
+        read_raw = getattr(sensor, "read_raw", None)
+        decode_raw = getattr(sensor, "decode_raw", None)
+        if read_raw is None or decode_raw is None:
+            return None
+        head, tail = (None,) * start, (None,) * (len(self.domains) - stop)
+        width, nothing = stop - start, (None,) * len(self.domains)
+
+        def decode(raw: object) -> Sequence[int | None]:
+            try:
+                values = tuple(decode_raw(raw))
+                if len(values) != width:
+                    raise SensorError(f"returned {len(values)} values for {width} domains")
+            except SensorError as err:
+                if index not in self.failed:
+                    self._fail(index, err)
+                    self._plan()
+                return nothing
+            return head + values + tail
+
+        return read_raw, decode
+
     def _read_carefully(self, edge: bool, before: int) -> tuple[int, Sequence[int | None]]:
         """``read`` again sensor by sensor, dropping (and reporting) the ones that fail."""
         readings: list[int | None] = [None] * len(self.domains)
@@ -293,7 +330,7 @@ class Meter:
 
     def _read_into(self, readings: list[int | None], indices: Sequence[int], edge: bool) -> None:
         for index in indices:
-            if index in self._failed:
+            if index in self.failed:
                 continue
             sensor, span = self.sensors[index], self._slices[index]
             try:
@@ -308,7 +345,7 @@ class Meter:
             readings[span] = values
 
     def _fail(self, index: int, err: SensorError) -> None:
-        self._failed.add(index)
+        self.failed.add(index)
         self.errors.append(
             f"{self.sensors[index].name}: {err}; its energy stops at the last reading"
         )

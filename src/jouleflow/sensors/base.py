@@ -12,7 +12,12 @@ Optional, for sensors that need them (the disk and network estimators have all t
   baseline off the caller's path;
 - ``read_every_s``: read at most this often (the meter holds the last reading in between);
 - ``reports_mean_power = True``: each reading is the mean power since the previous one, which the
-  meter books whole (see ``Meter.advance``).
+  meter books whole (see ``Meter.advance``);
+- ``read_raw()`` and ``decode_raw(raw)``: ``read_edges`` split in two, the system calls now and
+  the parsing later. A phase edge runs inside a training step, where every Python frame it
+  enters is cold; it only calls ``read_raw`` and the edge's accounting, on the sampler's thread,
+  decodes (``sampling/meter.py``). ``read_raw`` raises ``OSError`` or ``SensorError``;
+  ``decode_raw`` raises ``SensorError``.
 """
 
 from __future__ import annotations

@@ -20,6 +20,10 @@ from jouleflow._frozen import Frozen
 from jouleflow.domains import Availability, ComponentKind, Domain, Method, ReadingKind
 from jouleflow.errors import SensorError, SensorPermissionError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 DEFAULT_ROOT = "/sys/class/powercap"
 CONTROL_TYPE = "intel-rapl"
 
@@ -175,6 +179,9 @@ class PowercapSensor:
         self._sizes: tuple[int, ...] = ()
         self._offsets: tuple[int, ...] = ()
         self._domains: tuple[Domain, ...] = ()
+        # The counters' text as read, for ``decode_raw`` later; bound to the descriptors by
+        # ``open`` (one frame and the system calls: what a phase edge pays, sensors/base.py).
+        self.read_raw: Callable[[], tuple[bytes, ...]] = self._not_open
 
     def probe(self) -> Availability:
         if not os.path.isdir(self.root):
@@ -232,6 +239,8 @@ class PowercapSensor:
         self._domains = tuple(d for _, d in pairs)
         self._sizes = (32,) * len(self._fds)  # pread's size and offset for each descriptor
         self._offsets = (0,) * len(self._fds)
+        fds, sizes, offsets, pread = tuple(self._fds), self._sizes, self._offsets, os.pread
+        self.read_raw = lambda: tuple(map(pread, fds, sizes, offsets))
         return self._domains
 
     def read(self) -> tuple[int, ...]:
@@ -248,7 +257,17 @@ class PowercapSensor:
 
     read_edges = read  # every zone is a counter, cheap and exact at an edge
 
+    def _not_open(self) -> tuple[bytes, ...]:
+        raise SensorError(f"RAPL counters under {self.root} are not open")
+
+    def decode_raw(self, raw: tuple[bytes, ...]) -> tuple[int, ...]:
+        try:
+            return tuple(map(int, raw))
+        except ValueError as err:
+            raise SensorError(f"RAPL counter under {self.root} read {raw!r}: {err}") from err
+
     def close(self) -> None:
+        self.read_raw = self._not_open  # never a closed (or reused) descriptor
         for fd in self._fds:
             os.close(fd)
         self._fds.clear()

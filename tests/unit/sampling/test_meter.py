@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from jouleflow.errors import SensorError
 from jouleflow.sampling.meter import Meter
 from jouleflow.sampling.sampler import sample_interval_ns
 from jouleflow.sensors.powercap import PowercapSensor
@@ -102,6 +103,53 @@ def test_a_failing_sensor_is_reported_not_hidden(tmp_path):
     meter.snapshot()
     meter.close()
     assert meter.errors and "powercap" in meter.errors[0]
+
+
+def test_a_split_edge_read_decodes_to_what_an_edge_read_gives(tmp_path):
+    tree = two_socket_with_dram(tmp_path)
+    meter = open_meter(tree.root)
+    meter.start()
+    split = meter.raw_edge_reader()
+    assert split is not None
+    read_raw, decode = split
+    raw = read_raw()
+    assert all(isinstance(text, bytes) for text in raw)  # nothing parsed at the edge
+    assert tuple(decode(raw)) == tuple(meter.read(edge=True)[1])
+    tree.energy_file("intel-rapl:0").write_text("1234\n")
+    assert decode(read_raw())[0] == 1234
+    meter.close()
+
+
+def test_an_undecodable_edge_reading_fails_its_sensor_and_counts_as_none(tmp_path):
+    tree = two_socket_with_dram(tmp_path)
+    meter = open_meter(tree.root)
+    meter.start()
+    read_raw, decode = meter.raw_edge_reader()
+    tree.energy_file("intel-rapl:1").write_text("garbage\n")  # a broken driver's answer
+    assert set(decode(read_raw())) == {None}
+    assert meter.failed and "powercap" in meter.errors[0] and "garbage" in meter.errors[0]
+    assert meter.raw_edge_reader() is None  # nothing left to read at an edge
+    meter.close()
+
+
+def test_edges_read_by_two_sensors_are_not_split(tmp_path):
+    first, second = two_socket_with_dram(tmp_path / "a"), two_socket_with_dram(tmp_path / "b")
+    sensors = [PowercapSensor(first.root), PowercapSensor(second.root)]
+    meter = Meter([(sensor, sensor.open()) for sensor in sensors])
+    meter.start()
+    assert meter.raw_edge_reader() is None
+    meter.close()
+
+
+def test_a_closed_sensor_never_reads_a_descriptor_again(tmp_path):
+    tree = two_socket_with_dram(tmp_path)
+    sensor = PowercapSensor(tree.root)
+    sensor.open()
+    read_raw = sensor.read_raw
+    assert read_raw()
+    sensor.close()
+    with pytest.raises(SensorError, match="not open"):
+        sensor.read_raw()
 
 
 class DeferredBaseline:
