@@ -2,16 +2,19 @@
 
 The example's model (a 64 → 512 → 512 → 10 MLP, batch 128, AdamW, CPU) is built three times with
 the same weights, each with its own optimizer and DataLoader, inside one ``track()`` on a simulated
-one-socket RAPL tree: one unwatched (the baseline), one under ``jouleflow.torch.watch`` (phases:
-seven edges a step, each reading the counters), one under ``watch(layers=True)`` (plus forward
-hooks on every layer; the FLOP-counting pass is excluded: it happens once). The three train in
-turn, one step each, in an order that rotates every step, and every step (its wait for the batch
-included) is timed on its own.
+one-socket RAPL tree. In each epoch one copy is unwatched (the baseline), one is under
+``jouleflow.torch.watch`` (phases: seven edges a step, each reading the counters), one under
+``watch(layers=True)`` (plus forward hooks on every layer; the FLOP-counting pass is excluded: it
+happens once). The three train in turn, one step each, in an order that rotates every step, and
+every step (its wait for the batch included) is timed on its own. The roles rotate between the
+copies every epoch (``watch`` closed and opened again), so each way is measured on every copy.
 
 The figure is the median over steps of each step's overhead against the baseline step next to it
 (watched ÷ unwatched − 1). Pairing neighbouring steps matters on a shared VM, where the speed of
 the machine drifts by 20 % and more from one second to the next: epoch-long comparisons measured
-that drift, not jouleflow.
+that drift, not jouleflow. Rotating the roles matters too: two unwatched copies of the same model
+differ by up to ±0.3 % from each other (where their tensors landed in memory), as much as a tenth
+of the target.
 
     .venv/bin/python bench/attribution_overhead.py [--quick | --long] [--json PATH]
 """
@@ -32,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 STEPS = {"quick": 600, "default": 2400, "long": 8000}
 BATCH = 128
 EPOCH_STEPS = 200  # batches per DataLoader pass: epochs (and their edges) happen as in training
-WARM_STEPS = 20  # untimed: first-call costs of each path
+WARM_STEPS = 10  # untimed, each epoch: first-call costs of each path after the roles rotate
 MODES = ("none", "phases", "layers")
 TARGETS_PCT = {"phases": 3.0, "layers": 15.0}
 
@@ -56,36 +59,53 @@ def measure(steps: int) -> list[Figure]:
             self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-3)
             self.loader = torch.utils.data.DataLoader(data, batch_size=BATCH, shuffle=False)
             self._batches: Iterator[Any] = iter(())
+            self.watcher: Any = None
+
+        def take_role(self, mode: str, run: Any) -> None:
+            """Train the next epoch unwatched, with phases, or with layers too."""
+            if self.watcher is not None:
+                self.watcher.close()
+                self.watcher = None
+            if mode != "none":
+                self.watcher = jt.watch(
+                    self.model,
+                    self.optimizer,
+                    self.loader,
+                    run=run,
+                    layers=mode == "layers",
+                    flops=False,
+                )
+            self._batches = iter(self.loader)
 
         def step(self) -> int:
             """One training step, its wait for the batch included; ns."""
             started = time.perf_counter_ns()
-            batch = next(self._batches, None)
-            if batch is None:  # a new epoch (a watched loader closes and opens its phase)
-                self._batches = iter(self.loader)
-                batch = next(self._batches)
-            x, y = batch
+            x, y = next(self._batches)
             loss = loss_fn(self.model(x), y)
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
             return time.perf_counter_ns() - started
 
-    trainers = {mode: Trainer() for mode in MODES}
+    copies = [Trainer() for _ in MODES]
     times: dict[str, list[int]] = {mode: [] for mode in MODES}
     with (
         scratch_dir() as tmp,
         simulated_socket(Path(tmp)) as root,
         jouleflow.track(powercap_root=str(root), gpus=False, db=False) as run,
     ):
-        for mode in ("phases", "layers"):
-            t = trainers[mode]
-            jt.watch(t.model, t.optimizer, t.loader, run=run, layers=mode == "layers", flops=False)
-        for k in range(WARM_STEPS + steps):
-            for mode in MODES[k % 3 :] + MODES[: k % 3]:
-                elapsed = trainers[mode].step()
-                if k >= WARM_STEPS:
-                    times[mode].append(elapsed)
+        epochs = -(-steps // (EPOCH_STEPS - WARM_STEPS))
+        for epoch in range(epochs):
+            trainers = {mode: copies[(epoch + i) % len(copies)] for i, mode in enumerate(MODES)}
+            for mode, trainer in trainers.items():
+                trainer.take_role(mode, run)
+            for k in range(EPOCH_STEPS):
+                for mode in MODES[k % 3 :] + MODES[: k % 3]:
+                    elapsed = trainers[mode].step()
+                    if k >= WARM_STEPS and len(times[mode]) < steps:
+                        times[mode].append(elapsed)
+        for trainer in copies:
+            trainer.take_role("none", run)
         edges = sum(p.count for p in run.partial_result().phases if p.name != "epoch")
 
     base_us = median(times["none"]) / 1e3
@@ -105,7 +125,8 @@ def measure(steps: int) -> list[Figure]:
                 ratio_label="step time watched ÷ unwatched",
                 target=TARGETS_PCT[mode],
                 details=[
-                    f"{steps} steps in each way, interleaved step by step (order rotated); "
+                    f"{steps} steps in each way, interleaved step by step (order rotated), "
+                    f"roles rotated between three copies of the model every epoch; "
                     f"median step {fmt(value_us)} µs vs {fmt(base_us)} µs unwatched",
                     f"phase occurrences recorded by both watched models: {edges:,}",
                 ],

@@ -1,5 +1,6 @@
-"""What a phase mark costs: one edge (``run.switch``, as ``watch()`` moves from phase to phase),
-and a whole ``with run.phase("x")`` block (enter + exit: two edges), inside a running ``track()``.
+"""What a phase mark costs: one edge (``run.marker()``, as ``watch()`` moves from phase to phase;
+``run.switch`` for comparison), and a whole ``with run.phase("x")`` block (enter + exit: two
+edges), inside a running ``track()``.
 
 Each enter and each exit reads the exact counters synchronously (here the three RAPL files of a
 simulated one-socket tree, its simulator in another process), so a mark is two edge readings plus
@@ -62,28 +63,38 @@ def measure(batches: int) -> list[Figure]:
                 return run.phase("x")
 
             _per_mark_us(phase, 200), _per_mark_us(_empty, 200)  # warm up
-            marks, empty, switches, accounted = [], [], [], []
+            marks, empty, switches, accounted, marked = [], [], [], [], []
+            mark, stream = run.marker(), run.stream()
             current = run.phase("a").__enter__()
             for _ in range(batches):
                 marks.append(_per_mark_us(phase, MARKS_PER_BATCH))
                 empty.append(_per_mark_us(_empty, MARKS_PER_BATCH))
+                with run.phase("settle") as settle:
+                    pass
+                _ = settle.energy_j  # the blocks' edges accounted now, not counted below
                 cpu = time.process_time_ns()
+                begin = time.perf_counter_ns()
+                for k in range(MARKS_PER_BATCH):
+                    mark(stream, "c" if k % 2 else "d")
+                marked.append((time.perf_counter_ns() - begin) / MARKS_PER_BATCH / 1e3)
                 begin = time.perf_counter_ns()
                 for k in range(MARKS_PER_BATCH):
                     previous, current = current, run.switch(current, "a" if k % 2 else "b")
                 switches.append((time.perf_counter_ns() - begin) / MARKS_PER_BATCH / 1e3)
                 _ = previous.energy_j  # asks for the batch's accounting, wherever it was pending
-                accounted.append((time.process_time_ns() - cpu) / MARKS_PER_BATCH / 1e3)
+                edges = 2 * MARKS_PER_BATCH  # the marks' and the switches'
+                accounted.append((time.process_time_ns() - cpu) / edges / 1e3)
             current.close()
+            mark(stream, None)
             edge_domains = [d.id for d in run.domains if d.edge_read]
         finally:
             result = run.stop()
     value, base = median(marks), median(empty)
-    edge = median(switches)
+    edge, switch = median(marked), median(switches)
     return [
         Figure(
             key="cost.phase_mark",
-            title="phase mark: one edge (run.switch, what watch() does per transition)",
+            title="phase mark: one edge (run.marker(), what watch() does per transition)",
             unit="µs",
             value=edge,
             baseline=base / 2,
@@ -92,12 +103,15 @@ def measure(batches: int) -> list[Figure]:
             ratio_label="per edge ÷ per empty context-manager edge",
             target=TARGET_US,
             details=[
-                f"{batches} batches of {MARKS_PER_BATCH} switches between two phases; median "
-                f"{fmt(edge)} µs, fastest batch {fmt(min(switches))} µs, slowest "
-                f"{fmt(max(switches))} µs; each reads the counters once and closes one phase "
-                "and opens the next at that instant",
-                f"with its accounting (unwrapping, the phase ledger: done in batches, normally "
-                f"on the sampler's thread), CPU time of the process per edge: median "
+                f"{batches} batches of {MARKS_PER_BATCH} marks between two phases; median "
+                f"{fmt(edge)} µs, fastest batch {fmt(min(marked))} µs, slowest "
+                f"{fmt(max(marked))} µs; each reads the counters' text once (decoded when "
+                "accounted) and closes one phase and opens the next at that instant",
+                f"run.switch (an occurrence object per edge, readings decoded at once): median "
+                f"{fmt(switch)} µs, fastest batch {fmt(min(switches))} µs",
+                f"with their accounting (decoding, unwrapping, the phase ledger: done in batches, "
+                f"normally on the sampler's thread), CPU time of the process per edge, marks and "
+                f"switches together: median "
                 f"{fmt(median(accounted))} µs",
             ],
             group="cost",
