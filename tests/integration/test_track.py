@@ -232,3 +232,59 @@ def test_a_store_that_cannot_be_opened_leaves_the_measurement_whole(simulated_so
     assert result.component("rapl:package-0").energy_j == pytest.approx(
         sim.energy_j("intel-rapl:0", start, end), abs=0.2
     )
+
+
+def test_package_parts_are_split_over_edges_like_their_package_between_full_readings(tmp_path):
+    """Edges do not read core/uncore; each batch gives them out as the package's energy went."""
+    tree = single_socket(tmp_path)  # static counters, written by the test
+    package, core = tree.energy_file("intel-rapl:0"), tree.energy_file("intel-rapl:0:0")
+    run = jouleflow.track(powercap_root=str(tree.root), gpus=False, interval_s=60.0).start()
+    assert {d.id for d in run.domains if d.source == "powercap" and not d.edge_read} == {
+        "rapl:package-0:core"
+    }
+    mark, stream = run.marker(), run.stream()
+    mark(stream, "a")
+    package.write_text("10000000\n")  # a: package +10 J, core +5 J
+    core.write_text("5000000\n")
+    mark(stream, "b")
+    run.partial_result()  # a full reading: the first batch ends here
+    package.write_text("20000000\n")  # b: package +10 J, core +1 J
+    core.write_text("6000000\n")
+    mark(stream, "c")
+    package.write_text("30000000\n")  # c: package +10 J, core +3 J, in the same batch as b
+    core.write_text("9000000\n")
+    mark(stream, None)
+    result = run.stop()
+    parts = {name: result.phase(name).self_energy_j for name in "abc"}
+    assert parts["a"]["rapl:package-0"] == pytest.approx(10.0)
+    assert parts["a"]["rapl:package-0:core"] == pytest.approx(5.0)  # its own batch: exact
+    # b and c share a batch: its 4 J of core go out as its package's 20 J did, half each
+    assert parts["b"]["rapl:package-0:core"] == pytest.approx(2.0)
+    assert parts["c"]["rapl:package-0:core"] == pytest.approx(2.0)
+    core_total = result.component("rapl:package-0:core").energy_j
+    assert core_total == pytest.approx(9.0)
+    assert sum(p["rapl:package-0:core"] for p in parts.values()) + result.unattributed_j[
+        "rapl:package-0:core"
+    ] == pytest.approx(core_total, rel=1e-12)
+
+
+def test_package_parts_follow_their_package_through_a_busy_run(simulated_socket):
+    tree, sim = simulated_socket  # core is 25 W of the package's 40 W throughout
+    run = jouleflow.track(powercap_root=str(tree.root), gpus=False, interval_s=0.01).start()
+    mark, stream = run.marker(), run.stream()
+    for k in range(2000):
+        mark(stream, ("a", "b")[k % 2])
+        if k % 100 == 0:
+            time.sleep(0.02)
+    mark(stream, None)
+    result = run.stop()
+    core = "rapl:package-0:core"
+    for name in "ab":
+        phase = result.phase(name)
+        assert phase.self_energy_j[core] == pytest.approx(
+            phase.self_energy_j["rapl:package-0"] * CORE_W / PACKAGE_W, rel=0.02, abs=0.002
+        )
+    start, end = result.window_ns
+    assert result.component(core).energy_j == pytest.approx(
+        sim.energy_j("intel-rapl:0:0", start, end), abs=0.1
+    )

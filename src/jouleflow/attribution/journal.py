@@ -19,11 +19,12 @@ import threading
 import time
 
 from jouleflow.attribution.phases import OpenPhase, PhaseLedger
+from jouleflow.domains import ReadingKind
 from jouleflow.errors import RunStateError, SensorError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from typing import Any, TypeAlias
 
     from jouleflow.sampling.meter import Meter
@@ -65,6 +66,17 @@ class EdgeJournal:
         self._pending: list[_Edge] = []  # one list for the run: ``marker()`` binds it
         self._accepting = True  # until the run's last reading
         self._split = meter.raw_edge_reader()
+        # Counters edges do not read (package parts), each with the domain that contains it.
+        index = {d.id: i for i, d in enumerate(meter.domains)}
+        self._parts = [
+            (i, index[d.parent])
+            for i, d in enumerate(meter.domains)
+            if not d.edge_read
+            and d.reading is ReadingKind.ENERGY_UJ
+            and d.parent in index
+            and meter.domains[index[d.parent]].edge_read
+        ]
+        self._last_full = meter.last_reading()  # where the next batch's parts start
 
     # -- edges, from any thread ---------------------------------------------------------------
     def open(self, name: str) -> OpenPhase:
@@ -163,16 +175,14 @@ class EdgeJournal:
 
     # -- accounting ---------------------------------------------------------------------------
     def settle(self) -> None:
-        """Account every edge recorded so far."""
+        """Account every edge recorded so far (with a reading of every sensor after them)."""
         with self._fold_lock:
-            with self._lock:
-                pending = self._take()
-            self._fold(pending)
+            self._fold_until_now(periodic=False)
 
     def sample(self) -> tuple[int, tuple[float, ...]]:
         """The sampler's periodic reading, after the edges recorded before it."""
         with self._fold_lock:
-            return self._fold_until_now(edge=False)
+            return self._fold_until_now(periodic=True)
 
     def prime(self) -> None:
         """Let sensors take their deferred baselines (the sampler's thread, after the start).
@@ -186,25 +196,30 @@ class EdgeJournal:
     def copy_now(self) -> tuple[int, tuple[float, ...], PhaseLedger]:
         """A reading taken now, and a copy of the ledger with every edge before it accounted."""
         with self._fold_lock:
-            t_ns, cum = self._fold_until_now(edge=True)
+            t_ns, cum = self._fold_until_now(periodic=False)
             return t_ns, cum, _copy_ledger(self.ledger)
 
     def finish(self) -> tuple[int, tuple[float, ...]]:
         """The run's last reading: every sensor read, every edge accounted, phases closed."""
         with self._fold_lock:
-            t_ns, cum = self._fold_until_now(edge=False, last=True)
+            t_ns, cum = self._fold_until_now(periodic=True, last=True)
             self.ledger.finish(t_ns, cum)
         return t_ns, cum
 
-    def _fold_until_now(self, *, edge: bool, last: bool = False) -> tuple[int, tuple[float, ...]]:
-        """Account the backlog, then a reading taken with it (the caller holds the fold lock)."""
+    def _fold_until_now(
+        self, *, periodic: bool, last: bool = False
+    ) -> tuple[int, tuple[float, ...]]:
+        """Account the backlog, then a full reading taken with it (the caller holds the fold lock).
+
+        Every batch ends with a reading of every domain, so that what edges do not read (package
+        parts) can be split over the batch's edges (``_split_parts``).
+        """
         with self._lock:
             pending = self._take()
-            t_ns, readings = self.meter.read(edge=edge, force=last)
+            t_ns, readings = self.meter.read(force=last)
             if last:
                 self._accepting = False
-        self._fold(pending)
-        return t_ns, self.meter.advance(t_ns, readings, periodic=not edge, final=last)
+        return t_ns, self._fold(pending, t_ns, readings, periodic, last)
 
     def _take(self) -> list[_Edge]:
         """The edges recorded so far, leaving the list empty (the caller holds ``_lock``)."""
@@ -212,15 +227,30 @@ class EdgeJournal:
         self._pending.clear()
         return pending
 
-    def _fold(self, pending: list[_Edge]) -> None:
-        """Account edges in the order they were read: meter first, then the phase ledger."""
-        advance, ledger = self.meter.advance, self.ledger
+    def _fold(
+        self,
+        pending: list[_Edge],
+        t_end: int,
+        end_readings: Sequence[int | None],
+        periodic: bool,
+        last: bool,
+    ) -> tuple[float, ...]:
+        """Account edges in the order they were read, then the full reading after them: meter
+        first, then the phase ledger. Returns the full reading's cumulative energy."""
+        advance = self.meter.advance
         decode = self._split[1] if self._split is not None else None
+        steps: list[tuple[int, tuple[float, ...], Any, Any]] = []
         for t_ns, after_ns, readings, closing, opening in pending:
             if after_ns is not None:  # a raw read: its instant is the middle of its bracket
                 assert decode is not None
                 t_ns, readings = (t_ns + after_ns) // 2, decode(readings)
-            cum = advance(t_ns, readings)
+            steps.append((t_ns, advance(t_ns, readings), closing, opening))
+        end = advance(t_end, end_readings, periodic=periodic, final=last)
+        if self._parts and steps:
+            steps = self._split_parts(steps, t_end, end)
+        self._last_full = (t_end, end)
+        ledger = self.ledger
+        for t_ns, cum, closing, opening in steps:
             if isinstance(closing, PhaseStream):
                 if closing._handle is not None:
                     ledger.close(closing._handle, t_ns, cum)
@@ -232,6 +262,35 @@ class EdgeJournal:
                 ledger.close(closing, t_ns, cum)
             if isinstance(opening, OpenPhase):
                 ledger.open(opening.name, t_ns, cum, opening)
+        return end
+
+    def _split_parts(
+        self, steps: list[tuple[int, tuple[float, ...], Any, Any]], t_end: int, end: Sequence[float]
+    ) -> list[tuple[int, tuple[float, ...], Any, Any]]:
+        """Give each edge its package parts' energy, in proportion to their package's.
+
+        A part (core, uncore) is not read at edges; between two full readings it is split over
+        the edges as its package's energy was. Exact over each batch, so every phase's parts
+        plus unattributed still add up to each part's total; within a batch it assumes the
+        part's share of its package stayed constant (a batch is a sampling interval, 1 s).
+        """
+        t_start, start = self._last_full
+        span_ns = max(t_end - t_start, 1)
+        gains = [
+            (part, parent, end[part] - start[part], end[parent] - start[parent])
+            for part, parent in self._parts
+        ]
+        result = []
+        for t_ns, cum, closing, opening in steps:
+            patched = list(cum)
+            for part, parent, part_j, parent_j in gains:
+                if parent_j > 0:
+                    share = (cum[parent] - start[parent]) / parent_j
+                else:  # nothing measured on the package: split by time
+                    share = (t_ns - t_start) / span_ns
+                patched[part] = start[part] + part_j * min(max(share, 0.0), 1.0)
+            result.append((t_ns, tuple(patched), closing, opening))
+        return result
 
 
 def _copy_ledger(ledger: PhaseLedger) -> PhaseLedger:

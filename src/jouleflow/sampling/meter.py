@@ -158,6 +158,10 @@ class Meter:
             t_ns, readings = self.read(edge=edge)
             return t_ns, self.advance(t_ns, readings, periodic=not edge)
 
+    def last_reading(self) -> tuple[int, tuple[float, ...]]:
+        """The instant and cumulative µJ of the last reading accounted."""
+        return self._t_ns, tuple(self._cum)
+
     def current_power_w(self) -> tuple[float, ...]:
         """Latest power per domain: the held reading, or the last counter rate."""
         with self._lock:

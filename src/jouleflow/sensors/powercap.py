@@ -10,6 +10,11 @@ What goes into the total: packages (which contain their core and uncore sub-zone
 DRAM included, so it replaces them in the total and they become a breakdown.
 ``intel-rapl-mmio`` repeats the package counter through MMIO and is skipped to avoid counting it
 twice.
+
+Phase edges read every zone but a package's core and uncore: each read is a system call (and on
+real hardware an MSR read, often on another CPU), and those parts are inside their package, which
+is read; the phase accounting splits them in proportion to their package between two full
+readings (``attribution/journal.py``).
 """
 
 from __future__ import annotations
@@ -54,6 +59,9 @@ _KINDS = {
     "dram": ComponentKind.DRAM,
     "psys": ComponentKind.PSYS,
 }
+
+# Sub-zones inside their package's counter: not read at phase edges (the module's docstring).
+_PACKAGE_PARTS = (ComponentKind.CPU_CORE, ComponentKind.CPU_UNCORE)
 
 PERMISSION_FIX = (
     "energy_uj is readable only by root since the 2020 RAPL side-channel fix (CVE-2020-8694). "
@@ -160,7 +168,7 @@ def _domains_for(zones: list[_Zone]) -> list[tuple[_Zone, Domain]]:
             in_total=in_total,
             wrap_uj=max_range + 1 if max_range else None,
             max_power_w=_max_power_w(zone.path),
-            edge_read=True,
+            edge_read=not (parent and kind in _PACKAGE_PARTS),
             uncertainty_rel=RAPL_RELATIVE_UNCERTAINTY,
             parent=f"rapl:{parent.zone_name}" if parent else None,
         )
@@ -179,6 +187,7 @@ class PowercapSensor:
         self._sizes: tuple[int, ...] = ()
         self._offsets: tuple[int, ...] = ()
         self._domains: tuple[Domain, ...] = ()
+        self._edge_positions: tuple[int, ...] | None = None  # zones read at edges, if not all
         # The counters' text as read, for ``decode_raw`` later; bound to the descriptors by
         # ``open`` (one frame and the system calls: what a phase edge pays, sensors/base.py).
         self.read_raw: Callable[[], tuple[bytes, ...]] = self._not_open
@@ -239,7 +248,10 @@ class PowercapSensor:
         self._domains = tuple(d for _, d in pairs)
         self._sizes = (32,) * len(self._fds)  # pread's size and offset for each descriptor
         self._offsets = (0,) * len(self._fds)
-        fds, sizes, offsets, pread = tuple(self._fds), self._sizes, self._offsets, os.pread
+        at_edges = [i for i, d in enumerate(self._domains) if d.edge_read]
+        self._edge_positions = tuple(at_edges) if len(at_edges) < len(self._domains) else None
+        fds, pread = tuple(self._fds[i] for i in at_edges), os.pread
+        sizes, offsets = self._sizes[: len(fds)], self._offsets[: len(fds)]
         self.read_raw = lambda: tuple(map(pread, fds, sizes, offsets))
         return self._domains
 
@@ -255,16 +267,30 @@ class PowercapSensor:
         except (OSError, ValueError) as err:
             raise SensorError(f"RAPL counter read failed under {self.root}: {err}") from err
 
-    read_edges = read  # every zone is a counter, cheap and exact at an edge
+    def read_edges(self) -> tuple[int | None, ...]:
+        """Every zone but the package parts (None), read now."""
+        try:
+            raw = self.read_raw()
+        except OSError as err:
+            raise SensorError(f"RAPL counter read failed under {self.root}: {err}") from err
+        return self.decode_raw(raw)
 
     def _not_open(self) -> tuple[bytes, ...]:
         raise SensorError(f"RAPL counters under {self.root} are not open")
 
-    def decode_raw(self, raw: tuple[bytes, ...]) -> tuple[int, ...]:
+    def decode_raw(self, raw: tuple[bytes, ...]) -> tuple[int | None, ...]:
+        """``read_raw``'s text as ``read_edges`` gives it: integers, None for package parts."""
         try:
-            return tuple(map(int, raw))
+            values = tuple(map(int, raw))
         except ValueError as err:
             raise SensorError(f"RAPL counter under {self.root} read {raw!r}: {err}") from err
+        positions = self._edge_positions
+        if positions is None:
+            return values
+        readings: list[int | None] = [None] * len(self._domains)
+        for position, value in zip(positions, values):
+            readings[position] = value
+        return tuple(readings)
 
     def close(self) -> None:
         self.read_raw = self._not_open  # never a closed (or reused) descriptor
