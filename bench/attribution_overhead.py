@@ -5,9 +5,12 @@ the same weights, each with its own optimizer and DataLoader, inside one ``track
 one-socket RAPL tree. In each epoch one copy is unwatched (the baseline), one is under
 ``jouleflow.torch.watch`` (phases: seven edges a step, each reading the counters), one under
 ``watch(layers=True)`` (plus forward hooks on every layer; the FLOP-counting pass is excluded: it
-happens once). The three train in turn, one step each, in an order that rotates every step, and
-every step (its wait for the batch included) is timed on its own. The roles rotate between the
-copies every epoch (``watch`` closed and opened again), so each way is measured on every copy.
+happens once). The three train in turn, two steps each, in an order that rotates every turn, and
+the second step of each turn (its wait for the batch included) is timed on its own: as in a real
+loop, the timed step follows its own model's previous step (after another model's step, its first
+edges would find the caches full of that model's work, which a real loop never does). The roles
+rotate between the copies every epoch (``watch`` closed and opened again), so each way is
+measured on every copy.
 
 The figure is the median over steps of each step's overhead against the baseline step next to it
 (watched ÷ unwatched − 1). Pairing neighbouring steps matters on a shared VM, where the speed of
@@ -35,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 STEPS = {"quick": 600, "default": 2400, "long": 8000}
 BATCH = 128
 EPOCH_STEPS = 200  # batches per DataLoader pass: epochs (and their edges) happen as in training
-WARM_STEPS = 10  # untimed, each epoch: first-call costs of each path after the roles rotate
+WARM_STEPS = 10  # untimed turns, each epoch: first-call costs of each path after roles rotate
 MODES = ("none", "phases", "layers")
 TARGETS_PCT = {"phases": 3.0, "layers": 15.0}
 
@@ -94,13 +97,14 @@ def measure(steps: int) -> list[Figure]:
         simulated_socket(Path(tmp)) as root,
         jouleflow.track(powercap_root=str(root), gpus=False, db=False) as run,
     ):
-        epochs = -(-steps // (EPOCH_STEPS - WARM_STEPS))
+        epochs = -(-steps // (EPOCH_STEPS // 2 - WARM_STEPS))
         for epoch in range(epochs):
             trainers = {mode: copies[(epoch + i) % len(copies)] for i, mode in enumerate(MODES)}
             for mode, trainer in trainers.items():
                 trainer.take_role(mode, run)
-            for k in range(EPOCH_STEPS):
+            for k in range(EPOCH_STEPS // 2):
                 for mode in MODES[k % 3 :] + MODES[: k % 3]:
+                    trainers[mode].step()  # untimed: the timed step follows its own model's
                     elapsed = trainers[mode].step()
                     if k >= WARM_STEPS and len(times[mode]) < steps:
                         times[mode].append(elapsed)
@@ -125,7 +129,8 @@ def measure(steps: int) -> list[Figure]:
                 ratio_label="step time watched ÷ unwatched",
                 target=TARGETS_PCT[mode],
                 details=[
-                    f"{steps} steps in each way, interleaved step by step (order rotated), "
+                    f"{steps} timed steps in each way, interleaved two steps at a time (order "
+                    f"rotated, the second timed), "
                     f"roles rotated between three copies of the model every epoch; "
                     f"median step {fmt(value_us)} µs vs {fmt(base_us)} µs unwatched",
                     f"phase occurrences recorded by both watched models: {edges:,}",

@@ -261,8 +261,9 @@ class Run:
     def mark(self, stream: PhaseStream, name: str | None) -> None:
         """Close ``stream``'s phase and open ``name`` (None: open nothing) at one edge.
 
-        The cheapest edge there is: it reads the counters and records them; the rest happens
-        when the batch is accounted (attribution/journal.py). After the run, closing is a no-op.
+        It reads the counters and records them; the rest happens when the batch is accounted
+        (attribution/journal.py). Marking the phase open already does nothing. After the run,
+        closing is a no-op.
         """
         journal = self._journal
         if journal is None:

@@ -288,3 +288,13 @@ def test_package_parts_follow_their_package_through_a_busy_run(simulated_socket)
     assert result.component(core).energy_j == pytest.approx(
         sim.energy_j("intel-rapl:0:0", start, end), abs=0.1
     )
+
+
+def test_marking_the_open_phase_again_does_nothing(simulated_socket):
+    tree, _ = simulated_socket
+    with jouleflow.track(powercap_root=str(tree.root), gpus=False) as run:
+        for mark in (run.mark, run.marker()):
+            stream = run.stream()
+            for name in ("a", "a", "b", "b", "b", "a", None, None):
+                mark(stream, name)
+    assert run.result.phase("a").count == 4 and run.result.phase("b").count == 2

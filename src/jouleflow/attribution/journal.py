@@ -116,10 +116,13 @@ class EdgeJournal:
     def mark(self, stream: PhaseStream, name: str | None) -> None:
         """Close ``stream``'s phase and open ``name`` (None: nothing) at one edge.
 
-        One specialised read and an append. After the run's last reading, closing is a no-op.
-        ``marker()`` gives a cheaper one where the meter allows it.
+        One specialised read and an append; nothing when ``name`` is the phase open already
+        (a state machine can mark every transition it sees). After the run's last reading,
+        closing is a no-op. ``marker()`` gives a cheaper one where the meter allows it.
         """
         with self._lock:
+            if name == stream.current:
+                return
             if not self._accepting:
                 if name is None:
                     return
@@ -152,6 +155,8 @@ class EdgeJournal:
             backlog = -1  # not recorded here: ``mark`` does it
             if not failed:
                 with lock:
+                    if name == stream.current:
+                        return
                     if journal._accepting:
                         before = clock()
                         try:

@@ -26,16 +26,18 @@ edge so GPU energy lands in the phase that queued it, at the cost of removing CP
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from torch import nn
 
 from jouleflow.attribution.forecast import Budget, BudgetVerdict, Forecast, Forecaster
+from jouleflow.attribution.journal import PhaseStream
 from jouleflow.records import LayerBreakdown, LayerEnergy, RunResult
 from jouleflow.tracker import Phase, Run
 
@@ -87,6 +89,28 @@ def _on_gradient(tensor: torch.Tensor, hook: Any) -> None:
             register(tensor)
             return
     tensor.register_hook(hook)  # type: ignore[no-untyped-call]
+
+
+def _enterer(
+    mark: Callable[[PhaseStream, str | None], None], stream: PhaseStream, sync: bool
+) -> Callable[[str], None]:
+    """``Watcher.enter``: ``mark`` bound to the watcher's stream, with no frame of its own.
+
+    Each training step makes seven edges, and inside a step every frame and attribute an edge
+    touches has been pushed out of the CPU's caches by the step's own work: a method that looks
+    up the watcher's attributes costs microseconds there. (Marking the open phase again does
+    nothing: attribution/journal.py.)
+    """
+    if not sync:
+        return functools.partial(mark, stream)
+    synchronize = torch.cuda.synchronize
+
+    def enter_synchronised(name: str) -> None:
+        if name != stream.current:
+            synchronize()
+            mark(stream, name)
+
+    return enter_synchronised
 
 
 _CONTAINERS = (nn.ModuleList, nn.ModuleDict)
@@ -142,9 +166,8 @@ class Watcher:
         self.steps = 0
         self.epochs = 0
         self._stream = run.stream()  # data/forward/backward/optimizer/other, one at a time
-        self._mark = run.marker()
+        self.enter = _enterer(run.marker(), self._stream, self.sync)
         self._epoch: Phase | None = None
-        self.current: str | None = None
         self._handles: list[Any] = []
         self._dataloader = dataloader
         self._dataloader_class: type | None = None
@@ -171,21 +194,19 @@ class Watcher:
         run.add_contributor(self._add_forecast)
 
     # -- the state machine --------------------------------------------------------------------
-    def enter(self, name: str) -> None:
-        """Close the current phase and open ``name`` (a no-op if it is already open)."""
-        if name == self.current:
-            return
-        if self.sync:
-            torch.cuda.synchronize()
-        self._mark(self._stream, name)
-        self.current = name
+    # ``enter(name)``: close the current phase and open ``name`` (nothing if it is open already);
+    # bound in ``__init__`` (``_enterer``).
+
+    @property
+    def current(self) -> str | None:
+        """The training phase open now (None between epochs)."""
+        return self._stream.current
 
     def _leave(self) -> None:
-        if self.current is not None:
+        if self._stream.current is not None:
             if self.sync:
                 torch.cuda.synchronize()
             self.run.mark(self._stream, None)
-            self.current = None
 
     def _forward_starts(self, module: nn.Module, args: Any, kwargs: Any) -> None:
         if self._counting:
