@@ -1,11 +1,16 @@
 """Phase edges: read at the edge, accounted in batches, in the order they were read.
 
-An edge must read the energy counters at its instant, but unwrapping the readings and folding the
-edge into the phase ledger (several µs of Python each) can wait. A training loop marks thousands
-of edges a second, inside steps whose working set has pushed the interpreter out of the CPU's
-caches, so an edge here only reads and records; the next periodic sample accounts the backlog on
-the sampler's thread, off the measured code's path (so do the end of the run and a phase's figures
-being asked for). A backlog of ``SETTLE_BACKLOG`` edges is accounted where it arises.
+An edge must read the energy counters at its instant, but decoding and unwrapping the readings
+and folding the edge into the phase ledger (several µs of Python each) can wait. A training loop
+marks thousands of edges a second, inside steps whose working set has pushed the interpreter out
+of the CPU's caches, so an edge here only reads and records (``marker()``: the counters' raw
+text); the next periodic sample accounts the backlog on the sampler's thread, off the measured
+code's path (so do the end of the run and a phase's figures being asked for). A backlog of
+``SETTLE_BACKLOG`` edges is accounted where it arises.
+
+Every batch ends with a reading of every domain. Counters that edges do not read (a package's
+core and uncore, inside their package) are split over the batch's edges as their package's
+energy went (``_split_parts``).
 
 Two locks, always taken in this order: ``_fold_lock`` while edges are accounted (the meter's
 running totals, the ledger), ``_lock`` while an edge is read and recorded. A reading that accounts
