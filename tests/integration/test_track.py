@@ -141,6 +141,21 @@ def test_phase_outside_a_run_is_a_clear_error():
         phase.__enter__()
 
 
+def assert_edges_accounted_exactly(result, sim):
+    """Phases plus unattributed = the package's total = the truth; nothing negative."""
+    package = "rapl:package-0"
+    parts = sum(p.self_energy_j[package] for p in result.phases)
+    assert parts + result.unattributed_j[package] == pytest.approx(
+        result.component(package).energy_j, rel=1e-12
+    )
+    start, end = result.window_ns
+    assert result.component(package).energy_j == pytest.approx(
+        sim.energy_j("intel-rapl:0", start, end), abs=0.2
+    )
+    assert all(v >= 0 for p in result.phases for v in p.self_energy_j.values())
+    assert result.samples > 10
+
+
 def test_many_switches_across_samples_are_accounted_in_time_order(simulated_socket):
     """Edges are read at once and accounted in batches; samples in between must not reorder them."""
     tree, sim = simulated_socket
@@ -155,18 +170,8 @@ def test_many_switches_across_samples_are_accounted_in_time_order(simulated_sock
     # a closed occurrence knows its energy before the run stops (its edges settle on demand)
     assert current.closed and current.energy_j >= 0
     result = run.stop()
-    package = "rapl:package-0"
     assert result.phase("a").count + result.phase("b").count == 3000
-    parts = sum(p.self_energy_j[package] for p in result.phases)
-    assert parts + result.unattributed_j[package] == pytest.approx(
-        result.component(package).energy_j, rel=1e-12
-    )
-    start, end = result.window_ns
-    assert result.component(package).energy_j == pytest.approx(
-        sim.energy_j("intel-rapl:0", start, end), abs=0.2
-    )
-    assert all(v >= 0 for p in result.phases for v in p.self_energy_j.values())
-    assert result.samples > 10
+    assert_edges_accounted_exactly(result, sim)
 
 
 def test_marked_edges_are_read_raw_and_accounted_exactly_across_samples(simulated_socket):
@@ -185,18 +190,8 @@ def test_marked_edges_are_read_raw_and_accounted_exactly_across_samples(simulate
     mark(stream, None)  # closing after the run: nothing to do
     with pytest.raises(jouleflow.RunStateError, match="outside a running measurement"):
         mark(stream, "a")
-    package = "rapl:package-0"
     assert sum(result.phase(name).count for name in "abc") == 3000
-    parts = sum(p.self_energy_j[package] for p in result.phases)
-    assert parts + result.unattributed_j[package] == pytest.approx(
-        result.component(package).energy_j, rel=1e-12
-    )
-    start, end = result.window_ns
-    assert result.component(package).energy_j == pytest.approx(
-        sim.energy_j("intel-rapl:0", start, end), abs=0.2
-    )
-    assert all(v >= 0 for p in result.phases for v in p.self_energy_j.values())
-    assert result.samples > 10
+    assert_edges_accounted_exactly(result, sim)
 
 
 def test_a_counter_that_turns_unreadable_between_marks_is_reported(tmp_path):
