@@ -5,8 +5,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
+import psutil
 import pytest
 
 from jouleflow.testing import ConstantPower, PowercapSimulator, single_socket
@@ -16,6 +18,17 @@ JOULEFLOW = [sys.executable, "-m", "jouleflow"]
 
 def env_with(**extra):
     return {**os.environ, **extra}
+
+
+def stderr_once_ended(proc):
+    """A run that hangs fails its own test and is killed, command and all: it must not linger
+    into the next test's warnings."""
+    try:
+        return proc.communicate(timeout=30)[1]
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
 
 
 @pytest.fixture
@@ -75,11 +88,12 @@ def test_sigterm_reaches_the_command_and_the_partial_run_is_reported(rapl, tmp_p
         stderr=subprocess.PIPE,
         text=True,
         env=rapl,
+        start_new_session=True,  # its own group, so a hang can be killed whole
     )
     assert proc.stdout.readline() == "ready\n"
     time.sleep(0.3)
     proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=30)
+    stderr = stderr_once_ended(proc)
     assert proc.returncode == 143
     assert marker.exists()
     document = json.loads(out.read_text())
@@ -107,9 +121,28 @@ def test_sigint_from_a_script_is_forwarded_too(rapl, tmp_path):
     )
     assert proc.stdout.readline() == "ready\n"
     proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=30)
+    stderr = stderr_once_ended(proc)
     assert proc.returncode == 130  # Python's KeyboardInterrupt exit, 128 + SIGINT
     assert "KeyboardInterrupt" in stderr and "total" in stderr
+
+
+def test_a_signal_taken_by_another_thread_is_forwarded_at_once():
+    """The kernel may give jouleflow's signal to the sampler's thread, not the waiting one."""
+    from jouleflow.cli.child import run_child
+
+    def send_from_this_thread_once_the_command_runs():
+        me = psutil.Process()
+        while not me.children():
+            time.sleep(0.01)
+        time.sleep(0.2)  # the command is running; jouleflow's handlers are in
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+    sender = threading.Thread(target=send_from_this_thread_once_the_command_runs)
+    sender.start()
+    # Unforwarded, the command would sleep its 60 s and exit 0.
+    exit_code, ended_by = run_child([sys.executable, "-c", "import time; time.sleep(60)"])
+    sender.join()
+    assert (exit_code, ended_by) == (128 + signal.SIGTERM, signal.SIGTERM)
 
 
 def test_sensorless_machine_says_everything_is_estimated(tmp_path):

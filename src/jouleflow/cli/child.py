@@ -9,7 +9,9 @@ alive to report what was measured.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -41,23 +43,68 @@ def run_child(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[i
     Raises FileNotFoundError / PermissionError when the command cannot be started.
     """
     received: list[int] = []
-    proc = subprocess.Popen(list(argv), env=env)
+    child: list[subprocess.Popen[bytes]] = []  # empty until the command has started
+    held: list[int] = []  # arrived before it had
+
+    def deliver(signum: int) -> None:
+        if signum == signal.SIGINT and _terminal_delivers_sigint():
+            return
+        if child[0].poll() is None:
+            child[0].send_signal(signum)
 
     def forward(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
-        if signum == signal.SIGINT and _terminal_delivers_sigint():
-            return
-        if proc.poll() is None:
-            proc.send_signal(signum)
+        if child:
+            deliver(signum)
+        else:
+            held.append(signum)
 
+    # The handlers go in before the command starts: a signal that arrived in between would
+    # otherwise end jouleflow with the command left running and nothing reported.
     previous = {s: signal.signal(s, forward) for s in (*FORWARDED, signal.SIGINT)}
     try:
-        returncode = proc.wait()
+        child.append(subprocess.Popen(list(argv), env=env))
+        for signum in held:
+            deliver(signum)
+        returncode = _wait_waking_for_signals(child[0])
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     ended_by = -returncode if returncode < 0 else (received[0] if received else None)
     return exit_code_of(returncode), ended_by
+
+
+def _wait_waking_for_signals(proc: subprocess.Popen[bytes]) -> int:
+    """Wait for ``proc`` to end, running signal handlers as soon as a signal arrives.
+
+    The kernel may hand a signal sent to jouleflow to any of its threads (the sampler's, the
+    store's). Python runs the handler on the main thread, and a main thread blocked in waitpid()
+    is woken only by a signal delivered to itself: the rest would wait, unforwarded, until the
+    command ended on its own. So the main thread sleeps in select() on the command's pidfd and on
+    the signal wakeup fd, which every delivery writes to, whichever thread takes it.
+    """
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # no pidfd (not Linux >= 5.3): look every 50 ms instead
+        while True:
+            try:
+                return proc.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                continue
+    woken, wake = os.pipe()
+    os.set_blocking(woken, False)
+    os.set_blocking(wake, False)
+    previous = signal.set_wakeup_fd(wake, warn_on_full_buffer=False)
+    try:
+        while proc.poll() is None:  # the handlers run here, between the loop's steps
+            select.select([pidfd, woken], [], [])
+            with contextlib.suppress(BlockingIOError):
+                os.read(woken, 512)
+        return proc.returncode
+    finally:
+        signal.set_wakeup_fd(previous)
+        for fd in (pidfd, woken, wake):
+            os.close(fd)
 
 
 def read_child_results(folder: str) -> list[dict[str, Any]]:
