@@ -110,10 +110,14 @@ def check_existing(db: Path) -> None:
 
 
 def refuse_unless_ours(conn: sqlite3.Connection, db: Path) -> None:
-    app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
-    tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]  # parses the schema
-    if app_id != APPLICATION_ID:
-        if app_id != 0 or tables:
+    # One statement, so one snapshot: read apart, another opener's first migration could commit
+    # in between, and its tables seen without its application id look like someone else's file.
+    app_id, tables = conn.execute(
+        "SELECT (SELECT application_id FROM pragma_application_id),"
+        " (SELECT count(*) FROM sqlite_master)"  # parses the schema
+    ).fetchone()
+    if int(app_id) != APPLICATION_ID:
+        if int(app_id) != 0 or tables:
             raise StoreError(
                 f"{db} is not a jouleflow run store: it is another application's SQLite database",
                 path=db,

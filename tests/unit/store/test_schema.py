@@ -136,3 +136,24 @@ def test_a_damaged_store_is_refused_untouched(tmp_path):
 def test_a_folder_is_refused(tmp_path):
     with pytest.raises(StoreError, match="is a folder"):
         RunStore.open(tmp_path)
+
+
+@pytest.mark.parametrize("commit_at", [1, 2, 3])
+def test_a_store_created_while_it_is_checked_is_not_taken_for_a_foreign_file(tmp_path, commit_at):
+    """Two first openers race: one checks the file while the other's first migration commits."""
+    from jouleflow.store._checks import refuse_unless_ours
+
+    db = tmp_path / "runs.db"
+    sqlite3.connect(db).execute("PRAGMA journal_mode = WAL").connection.close()  # no schema yet
+    checker = sqlite3.connect(db.as_uri() + "?mode=ro", uri=True)
+    statements: list[str] = []
+
+    def the_other_opener_commits_at_one_step(sql: str) -> None:
+        statements.append(sql)
+        if len(statements) == commit_at:
+            RunStore.open(db).close()
+
+    checker.set_trace_callback(the_other_opener_commits_at_one_step)
+    refuse_unless_ours(checker, db)  # whenever the schema lands, it is ours: no refusal
+    checker.close()
+    assert RunStore.open(db).path == db
