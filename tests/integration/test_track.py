@@ -182,8 +182,8 @@ def test_marked_edges_are_read_raw_and_accounted_exactly_across_samples(simulate
     assert mark != run.mark  # the split read: one sensor serves every edge here
     for k in range(3000):  # dozens of settle batches, interleaved with ~hundreds of samples
         mark(stream, ("a", "b", "c")[k % 3])
-        if k % 500 == 0:
-            time.sleep(0.003)
+        if k % 250 == 0:  # 60 ms of sleeps: samples in between even when the CPUs are busy
+            time.sleep(0.005)
     assert stream.current == "c"
     mark(stream, None)
     result = run.stop()

@@ -30,6 +30,8 @@ from jouleflow.testing.powercap import FakePowercapTree
 
 _CHILD = r"""
 import os, select, sys, time
+from jouleflow.testing.powercap import keep_time_like_hardware
+keep_time_like_hardware()
 path, t0_ns, idle_w, tick_s = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 fd = os.open(path, os.O_WRONLY)
 dynamic_j = 0.0

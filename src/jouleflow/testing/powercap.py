@@ -285,11 +285,32 @@ def _run(spec: Mapping[str, Any], stop: threading.Event, announce: bool = False)
 _CHILD = "import sys; from jouleflow.testing.powercap import main; main(sys.argv[1:])"
 
 
+def keep_time_like_hardware() -> bool:
+    """Let this simulator process run ahead of ordinary work, as a hardware counter does.
+
+    A real RAPL counter advances every millisecond whatever the CPUs are busy with. A simulator
+    process on a loaded machine can be kept off the CPUs for tens of milliseconds, and a test
+    comparing a reading with the exact truth then fails for a reason that is not jouleflow's.
+    The simulator sleeps between its ticks, so real-time priority costs others little. It needs
+    CAP_SYS_NICE (CI runs as root); without it the simulator keeps normal priority and says so.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    except (AttributeError, OSError) as err:
+        print(
+            f"simulated counter keeps normal priority ({err}): it may lag on a busy machine",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Drive a fake powercap tree from a JSON spec.")
     parser.add_argument("spec")
     args = parser.parse_args(argv)
     spec = json.loads(Path(args.spec).read_text())
+    keep_time_like_hardware()
     # SIGTERM ends the process as it is: a handler calling Event.set() while the main thread
     # waits on that Event can deadlock (threading is not async-signal-safe), which once hung
     # the suite. The files need no cleanup.
