@@ -38,7 +38,8 @@ def no_user_calibration(tmp_path, monkeypatch):
 def simulated_socket(tmp_path):
     tree = single_socket(tmp_path / "sys")
     traces = {"intel-rapl:0": ConstantPower(PACKAGE_W), "intel-rapl:0:1": ConstantPower(DRAM_W)}
-    with PowercapSimulator(tree, traces):
+    # its own process: a thread here would wait on torch's GIL and leave the counter behind
+    with PowercapSimulator(tree, traces, process=True):
         yield tree
 
 

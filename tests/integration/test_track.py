@@ -1,5 +1,6 @@
 """`jouleflow.track()` end to end on a simulated powercap tree with known power."""
 
+import os
 import time
 
 import pytest
@@ -196,10 +197,16 @@ def test_marked_edges_are_read_raw_and_accounted_exactly_across_samples(simulate
 
 def test_a_counter_that_turns_unreadable_between_marks_is_reported(tmp_path):
     tree = single_socket(tmp_path)  # static counters: nothing rewrites the broken file
+    counter = tree.energy_file("intel-rapl:0")
+    counter.write_text("0000000\n")  # as wide as what replaces it, so it is replaced in one write
     run = jouleflow.track(powercap_root=str(tree.root), gpus=False, interval_s=0.002).start()
     mark, stream = run.marker(), run.stream()
     mark(stream, "a")
-    tree.energy_file("intel-rapl:0").write_text("garbage\n")  # a broken driver's answer
+    # A broken driver's answer, in place: the sampler reading between a truncation and a write
+    # would see an empty file instead, a different failure from the one this test makes.
+    fd = os.open(counter, os.O_WRONLY)
+    os.pwrite(fd, b"garbage\n", 0)
+    os.close(fd)
     for _ in range(50):
         mark(stream, "b")
         mark(stream, "a")
@@ -233,7 +240,11 @@ def test_package_parts_are_split_over_edges_like_their_package_between_full_read
     """Edges do not read core/uncore; each batch gives them out as the package's energy went."""
     tree = single_socket(tmp_path)  # static counters, written by the test
     package, core = tree.energy_file("intel-rapl:0"), tree.energy_file("intel-rapl:0:0")
-    run = jouleflow.track(powercap_root=str(tree.root), gpus=False, interval_s=60.0).start()
+    # No store: its first save takes a full reading whenever its thread gets to it, and that
+    # would end a batch at an instant this test does not choose.
+    run = jouleflow.track(
+        powercap_root=str(tree.root), gpus=False, interval_s=60.0, db=False
+    ).start()
     assert {d.id for d in run.domains if d.source == "powercap" and not d.edge_read} == {
         "rapl:package-0:core"
     }
