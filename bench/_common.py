@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -258,9 +258,6 @@ def scratch_dir(prefix: str = "jouleflow-bench-") -> tempfile.TemporaryDirectory
 SOCKET_WATTS = {"intel-rapl:0": 40.0, "intel-rapl:0:0": 25.0, "intel-rapl:0:1": 6.0}
 
 
-SIMULATOR_NICE = -10  # ahead of ordinary processes: hardware counters never wait for a CPU
-
-
 def _simulator_processes() -> dict[int, psutil.Process]:
     """The simulator children this process has started (``PowercapSimulator(process=True)``)."""
     import psutil
@@ -283,9 +280,10 @@ def running_simulator(
 ) -> Iterator[PowercapSimulator]:
     """``PowercapSimulator`` in its own process (off this interpreter's GIL), always stopped.
 
-    Its process gets a higher scheduling priority where allowed (root): real counters are updated
-    by the hardware whatever the load, while a simulator that waits for a CPU leaves its
-    counters stale for milliseconds, and the accuracy figures would measure the machine's load.
+    Its process takes real-time priority where allowed (root; ``keep_time_like_hardware``): real
+    counters are updated by the hardware whatever the load, while a simulator that waits for a
+    CPU leaves its counters stale for milliseconds, and the accuracy figures would measure the
+    machine's load.
 
     It is stopped with SIGKILL rather than SIGTERM: the simulator's SIGTERM handler calls
     ``threading.Event.set()`` from inside a signal handler, which deadlocks when the signal lands
@@ -299,9 +297,6 @@ def running_simulator(
     # This one's process: the new one (several simulators may run at once; peers/accuracy.py).
     child = next((p for pid, p in _simulator_processes().items() if pid not in before), None)
     try:
-        if child is not None:
-            with suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, child.pid, SIMULATOR_NICE)
         yield sim
     finally:
         if child is not None and child.is_running():

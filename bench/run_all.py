@@ -186,8 +186,8 @@ HOW_TO_READ = """\
 `jouleflow.testing`'s simulators: a fake powercap tree whose `energy_uj` counters a simulator
 process rewrites every 1 ms from a known power trace, and a simulated `libnvidia-ml.so.1` loaded
 through the real nvidia-ml-py. Their ground truth is exact. The fake trees live in `/dev/shm`
-(sysfs is in memory too) and the simulator process runs at nice −10 where allowed, so that its
-counters are as fresh as hardware's (updated every ~1 ms) whatever else the machine runs.
+(sysfs is in memory too) and the simulator process runs at real-time priority where allowed, so
+that its counters are as fresh as hardware's (updated every ~1 ms) whatever else the machine runs.
 Ratios are against a baseline measured in the same run, never against a number from another day;
 jouleflow's targets are from issue 2.
 
