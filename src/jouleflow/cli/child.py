@@ -43,30 +43,30 @@ def run_child(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[i
     Raises FileNotFoundError / PermissionError when the command cannot be started.
     """
     received: list[int] = []
-    child: list[subprocess.Popen[bytes]] = []  # empty until the command has started
-    held: list[int] = []  # arrived before it had
+    held: list[int] = []  # arrived before the command had started
+    proc: subprocess.Popen[bytes] | None = None
 
-    def deliver(signum: int) -> None:
+    def deliver(target: subprocess.Popen[bytes], signum: int) -> None:
         if signum == signal.SIGINT and _terminal_delivers_sigint():
             return
-        if child[0].poll() is None:
-            child[0].send_signal(signum)
+        if target.poll() is None:
+            target.send_signal(signum)
 
     def forward(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
-        if child:
-            deliver(signum)
-        else:
+        if proc is None:
             held.append(signum)
+        else:
+            deliver(proc, signum)
 
     # The handlers go in before the command starts: a signal that arrived in between would
     # otherwise end jouleflow with the command left running and nothing reported.
     previous = {s: signal.signal(s, forward) for s in (*FORWARDED, signal.SIGINT)}
     try:
-        child.append(subprocess.Popen(list(argv), env=env))
+        proc = subprocess.Popen(list(argv), env=env)
         for signum in held:
-            deliver(signum)
-        returncode = _wait_waking_for_signals(child[0])
+            deliver(proc, signum)
+        returncode = _wait_waking_for_signals(proc)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

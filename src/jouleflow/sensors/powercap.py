@@ -256,11 +256,8 @@ class PowercapSensor:
         return self._domains
 
     def read(self) -> tuple[int, ...]:
-        """``pread`` at offset 0 on a kept descriptor: sysfs regenerates the value each time.
-
-        ``map`` over C functions, no Python-level loop: this runs at every phase edge, where a
-        training step has pushed the interpreter's own code out of the CPU's caches.
-        """
+        """Every zone: ``pread`` at offset 0 on a kept descriptor (sysfs regenerates the value
+        each time). Phase edges read with ``read_raw`` instead (the module's docstring)."""
         fds = self._fds
         try:
             return tuple(map(int, map(os.pread, fds, self._sizes, self._offsets)))
